@@ -1,0 +1,67 @@
+"""napari-unet: train, fine-tune and look inside a paper-faithful U-Net from napari.
+
+The public API is re-exported here lazily, so that ``import napari_unet`` (which napari
+does when it reads the plugin manifest) does not import torch.
+
+The paper's notation in code (Ronneberger, Fischer & Brox 2015, section 3):
+
+- a_k(x)  ``UNet.forward`` / ``Prediction.logits``: output feature channel k at pixel x
+- p_k(x)  :func:`pixel_softmax`: softmax over k
+- E       :func:`energy`: - sum_x w(x) log p_{l(x)}(x), averaged over annotated pixels
+- w(x)    :func:`weight_map`: w_c(x) + w0 exp(-(d1(x) + d2(x))^2 / (2 sigma^2))
+"""
+
+from __future__ import annotations
+
+import importlib
+from typing import Any
+
+__version__ = "0.1.0"
+
+_EXPORTS = {
+    "UNet": "model",
+    "pixel_softmax": "energy",
+    "energy": "energy",
+    "pixel_loss": "energy",
+    "IGNORE_INDEX": "energy",
+    "weight_map": "weight_map",
+    "class_balance_weights": "weight_map",
+    "border_distances": "weight_map",
+    "elastic_deform": "augment",
+    "flip_rotate": "augment",
+    "augment_tile": "augment",
+    "predict_tiled": "tiling",
+    "Prediction": "tiling",
+    "train": "training",
+    "fit": "training",
+    "TrainConfig": "training",
+    "Progress": "training",
+    "TrainingDiverged": "training",
+    "save_model": "checkpoint",
+    "load_model": "checkpoint",
+    "CheckpointError": "checkpoint",
+    "prepare_sample": "data",
+    "TrainingSample": "data",
+    "labels_to_target": "data",
+    "normalize": "data",
+    "InputError": "data",
+    "capture_activations": "activations",
+    "instances_from_prediction": "instances",
+    "load_pretrained": "pretrained",
+    "list_pretrained": "pretrained",
+}
+
+__all__ = sorted(_EXPORTS) + ["__version__"]
+
+
+def __getattr__(name: str) -> Any:
+    if name in _EXPORTS:
+        module = importlib.import_module(f".{_EXPORTS[name]}", __name__)
+        value = getattr(module, name)
+        globals()[name] = value
+        return value
+    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
+
+
+def __dir__() -> list[str]:
+    return __all__

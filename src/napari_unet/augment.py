@@ -1,0 +1,201 @@
+"""Data augmentation of the U-Net paper (Ronneberger et al. 2015, section 3.1).
+
+Elastic deformation: random displacement vectors on a coarse 3 x 3 grid, drawn from a
+Gaussian with 10 px standard deviation, interpolated bicubically to per-pixel
+displacements. Plus the 8 flips/90-degree rotations and a random intensity scale and
+shift. Every random choice is drawn from the ``rng`` argument
+(``np.random.default_rng(seed)``), so a seed reproduces an augmentation exactly.
+
+Sampling convention: a displacement field u = (u_y, u_x) of shape (2, H, W) maps the
+input to ``out[y, x] = in[y + u_y[y, x], x + u_x[y, x]]`` (backward mapping, so every
+output pixel gets exactly one value). Images are sampled with cubic splines, labels and
+weights with nearest neighbour, both mirrored at the border.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+
+import numpy as np
+from scipy import ndimage
+
+__all__ = [
+    "augment_tile",
+    "elastic_deform",
+    "flip_rotate",
+    "intensity_jitter",
+    "random_displacement_field",
+]
+
+
+def _cubic_upsample_matrix(n: int, grid: int) -> np.ndarray:
+    """(n, grid) matrix R with R @ v = the cubic spline through v sampled at n points.
+
+    Grid point 0 sits on pixel 0 and grid point grid-1 on pixel n-1 (corners aligned).
+    Cubic-spline interpolation is linear in the data and separable, so the 2D upsampling
+    of a (grid, grid) array c is R_y @ c @ R_x.T, identical to map_coordinates(order=3).
+    """
+    pos = np.zeros(1) if n == 1 else np.linspace(0.0, grid - 1.0, n)
+    eye = np.eye(grid)
+    return np.stack(
+        [ndimage.map_coordinates(eye[j], pos[None], order=3, mode="mirror") for j in range(grid)],
+        axis=1,
+    )
+
+
+def random_displacement_field(
+    shape: tuple[int, int],
+    rng: np.random.Generator,
+    grid: int = 3,
+    sigma: float = 10.0,
+) -> np.ndarray:
+    """Random smooth displacement field (2, H, W), float32 (paper, section 3.1).
+
+    Draws (2, grid, grid) displacement vectors from N(0, sigma^2) on a coarse grid whose
+    points sit at the image corners, edge midpoints and centre (for grid = 3), and
+    interpolates them with bicubic splines to every pixel: at the grid points the field
+    equals the drawn vectors. Channel 0 is the y displacement, channel 1 the x one.
+    """
+    h, w = (int(s) for s in shape)
+    if h < 1 or w < 1:
+        raise ValueError(f"shape must be positive, got {tuple(shape)}")
+    if grid < 2:
+        raise ValueError(f"grid must be >= 2, got {grid}")
+    coarse = rng.normal(0.0, sigma, size=(2, grid, grid))
+    ry = _cubic_upsample_matrix(h, grid)
+    rx = _cubic_upsample_matrix(w, grid)
+    field = np.einsum("yi,cij,xj->cyx", ry, coarse, rx, optimize=True)
+    return field.astype(np.float32)
+
+
+def _map(array: np.ndarray, coords: np.ndarray, order: int) -> np.ndarray:
+    """Sample a (H, W) array at ``coords`` (2, H, W), mirrored at the border."""
+    if order == 0 or array.dtype.kind == "f":
+        return ndimage.map_coordinates(
+            array, coords, order=order, mode="mirror", output=array.dtype
+        )
+    out = ndimage.map_coordinates(
+        array.astype(np.float32), coords, order=order, mode="mirror", output=np.float32
+    )
+    if array.dtype == bool:
+        return out >= 0.5
+    info = np.iinfo(array.dtype)
+    return np.clip(np.rint(out), info.min, info.max).astype(array.dtype)
+
+
+def elastic_deform(
+    image: np.ndarray,
+    labels: np.ndarray | None = None,
+    weight: np.ndarray | None = None,
+    rng: np.random.Generator | None = None,
+    grid: int = 3,
+    sigma: float = 10.0,
+    field: np.ndarray | None = None,
+) -> tuple[np.ndarray, np.ndarray | None, np.ndarray | None]:
+    """Elastic deformation of image, labels and weight map with one field (paper, 3.1).
+
+    ``image`` is (C, H, W) or (H, W); ``labels`` (H, W) integer classes (may hold -1 =
+    not annotated); ``weight`` (H, W). The field is ``field`` if given (shape (2, H, W),
+    see the module docstring for the convention), else
+    :func:`random_displacement_field` drawn from ``rng``. The image is sampled with cubic
+    splines (order 3), labels and weight with nearest neighbour (order 0), so labels keep
+    exactly their set of values; all mirrored at the border. Output dtypes equal input
+    dtypes; a zero field returns copies of the inputs.
+    """
+    image = np.asarray(image)
+    if image.ndim not in (2, 3):
+        raise ValueError(f"image must be (H, W) or (C, H, W), got shape {image.shape}")
+    spatial = image.shape[-2:]
+    for name, arr in (("labels", labels), ("weight", weight)):
+        if arr is not None and np.shape(arr) != spatial:
+            raise ValueError(
+                f"{name} shape {np.shape(arr)} does not match the image's spatial shape {spatial}"
+            )
+    if field is None:
+        if rng is None:
+            rng = np.random.default_rng()
+        field = random_displacement_field(spatial, rng, grid=grid, sigma=sigma)
+    field = np.asarray(field)
+    if field.shape != (2, *spatial):
+        raise ValueError(f"field must have shape {(2, *spatial)}, got {field.shape}")
+    labels = None if labels is None else np.asarray(labels)
+    weight = None if weight is None else np.asarray(weight)
+    if not np.any(field):
+        return (
+            image.copy(),
+            None if labels is None else labels.copy(),
+            None if weight is None else weight.copy(),
+        )
+    coords = np.indices(spatial, dtype=np.float64)
+    coords += field
+    if image.ndim == 2:
+        out_image = _map(image, coords, order=3)
+    else:
+        out_image = np.stack([_map(channel, coords, order=3) for channel in image])
+    out_labels = None if labels is None else _map(labels, coords, order=0)
+    out_weight = None if weight is None else _map(weight, coords, order=0)
+    return out_image, out_labels, out_weight
+
+
+def flip_rotate(
+    arrays: Sequence[np.ndarray | None], rng: np.random.Generator
+) -> list[np.ndarray | None]:
+    """Apply one random element of the 8 flips/90-degree rotations to all arrays.
+
+    The same transform (``np.rot90`` by k in 0..3 on the last two axes, then an optional
+    flip of the last axis) is applied to every array, so arrays may carry leading channel
+    axes. Returns C-contiguous copies; ``None`` entries pass through.
+    """
+    choice = int(rng.integers(8))
+    k, flip = choice % 4, choice >= 4
+    out: list[np.ndarray | None] = []
+    for arr in arrays:
+        if arr is None:
+            out.append(None)
+            continue
+        arr = np.rot90(np.asarray(arr), k, axes=(-2, -1))
+        if flip:
+            arr = arr[..., ::-1]
+        out.append(np.array(arr, order="C", copy=True))
+    return out
+
+
+def intensity_jitter(
+    image: np.ndarray, rng: np.random.Generator, scale: float = 0.1, shift: float = 0.1
+) -> np.ndarray:
+    """image * (1 + a) + b with a ~ U(-scale, scale), b ~ U(-shift, shift), as float32.
+
+    One (a, b) pair per call, shared by all channels.
+    """
+    a = rng.uniform(-scale, scale)
+    b = rng.uniform(-shift, shift)
+    return (np.asarray(image, dtype=np.float32) * np.float32(1.0 + a) + np.float32(b)).astype(
+        np.float32, copy=False
+    )
+
+
+def augment_tile(
+    image: np.ndarray,
+    labels: np.ndarray | None,
+    weight: np.ndarray | None,
+    rng: np.random.Generator,
+    elastic: bool = True,
+    flips: bool = True,
+    intensity: bool = True,
+    grid: int = 3,
+    sigma: float = 10.0,
+) -> tuple[np.ndarray, np.ndarray | None, np.ndarray | None]:
+    """Augment one training tile: elastic -> flip_rotate -> intensity_jitter (paper, 3.1).
+
+    ``image`` (C, H, W) or (H, W), ``labels`` and ``weight`` (H, W) or None. Flips and
+    rotations of a non-square tile swap H and W for odd quarter turns.
+    """
+    if elastic:
+        image, labels, weight = elastic_deform(
+            image, labels, weight, rng=rng, grid=grid, sigma=sigma
+        )
+    if flips:
+        image, labels, weight = flip_rotate([image, labels, weight], rng)
+    if intensity:
+        image = intensity_jitter(image, rng)
+    return image, labels, weight

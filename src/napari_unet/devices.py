@@ -1,0 +1,70 @@
+"""Device choice (CPU, CUDA, MPS) and the inference context (eval mode, precision)."""
+
+from __future__ import annotations
+
+import contextlib
+from collections.abc import Callable, Iterator
+
+import torch
+from torch import nn
+
+PRECISIONS = ("fp32", "bf16", "fp16")
+
+
+def available_devices() -> list[str]:
+    """Devices this machine can run on, best first (always ends with "cpu")."""
+    devices = []
+    if torch.cuda.is_available():
+        devices.append("cuda")
+    mps = getattr(torch.backends, "mps", None)
+    if mps is not None and mps.is_available():
+        devices.append("mps")
+    return devices + ["cpu"]
+
+
+def resolve_device(device: str | torch.device | None = None) -> torch.device:
+    """"auto"/None -> the best available device; a named device is checked, not assumed."""
+    if isinstance(device, torch.device):
+        return device
+    if device in (None, "", "auto"):
+        return torch.device(available_devices()[0])
+    name = str(device)
+    kind = name.split(":")[0]
+    if kind not in ("cpu", "cuda", "mps"):
+        raise ValueError(f"unknown device {name!r}: use auto, cpu, cuda or mps")
+    if kind != "cpu" and kind not in available_devices():
+        raise ValueError(f"device {name!r} is not available on this machine")
+    return torch.device(name)
+
+
+def autocast_dtype(precision: str) -> torch.dtype | None:
+    if precision not in PRECISIONS:
+        raise ValueError(f"precision must be one of {PRECISIONS}, got {precision!r}")
+    return {"fp32": None, "bf16": torch.bfloat16, "fp16": torch.float16}[precision]
+
+
+@contextlib.contextmanager
+def inference_context(
+    model: nn.Module, device: torch.device, precision: str = "fp32"
+) -> Iterator[Callable[[torch.Tensor], torch.Tensor]]:
+    """Eval mode, no autograd, the model on ``device``, optional autocast; restores the
+    model's training mode afterwards. Yields ``run(batch) -> logits``."""
+    dtype = autocast_dtype(precision)
+    if device.type == "cpu" and dtype is torch.float16:
+        raise ValueError("fp16 is for GPUs; use bf16 on the CPU")
+    was_training = model.training
+    model.to(device)
+    model.eval()
+
+    def run(batch: torch.Tensor) -> torch.Tensor:
+        batch = batch.to(device, non_blocking=True)
+        if dtype is None:
+            return model(batch)
+        with torch.autocast(device_type=device.type, dtype=dtype):
+            return model(batch)
+
+    try:
+        with torch.inference_mode():
+            yield run
+    finally:
+        model.train(was_training)

@@ -1,0 +1,245 @@
+"""Overlap-tile prediction (paper, figure 2): a_k(x), p_k(x) and the label image.
+
+With valid convolutions each output tile is computed from an input tile that holds all the
+context it needs; context missing beyond the image border is mirrored. Tiles start on a
+grid of 2**depth pixels so every max-pool sees the same pixel pairs as it would in one big
+tile: the tiled result equals a single evaluation of the whole mirror-padded image (no
+seams, no blending). Tiles are cut straight from the image with mirrored indices, so the
+padded image is never materialised and working memory is bounded by the tile size.
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Callable, Iterator
+from dataclasses import dataclass
+
+import numpy as np
+import torch
+
+from .data import as_channels_first, class_to_label, normalize
+from .devices import inference_context, resolve_device
+from .model import UNet
+
+DEFAULT_TILE = 256  # output pixels per tile side (rounded up to a valid size)
+
+
+@dataclass
+class Prediction:
+    """The result of :func:`predict_tiled` for an image of spatial shape (..., H, W).
+
+    logits: (K, ..., H, W) float32, the output feature channels a_k(x) (pre-softmax).
+    probabilities: (K, ..., H, W) float32, p_k(x) = softmax over k (sums to 1 per pixel).
+    labels: (..., H, W) argmax_k p_k(x) + 1, the class values of the annotation layer.
+    """
+
+    logits: np.ndarray | None
+    probabilities: np.ndarray | None
+    labels: np.ndarray
+
+
+def mirror_indices(start: int, stop: int, n: int) -> np.ndarray:
+    """Indices start..stop-1 into an axis of length n, mirrored at the borders.
+
+    Mirroring excludes the edge pixel (numpy's "reflect": ... 2 1 | 0 1 2 ... n-1 | n-2 ...)
+    and repeats as often as needed, so any index maps to the same pixel whatever the amount
+    of padding. An axis of length 1 repeats its only pixel.
+    """
+    idx = np.arange(start, stop)
+    if n == 1:
+        return np.zeros_like(idx)
+    period = 2 * (n - 1)
+    idx = np.mod(idx, period)
+    return np.where(idx < n, idx, period - idx)
+
+
+def tile_geometry(model: UNet, tile_size: int | None) -> tuple[int, int, int, int]:
+    """(input tile, output tile, halo, step) for a model and a requested output tile side.
+
+    halo = context per side: the model's margin for valid padding; for "same" padding a halo
+    of the same size keeps tile borders (zero padding) away from the kept output.
+    step is the largest multiple of 2**depth <= the output tile.
+    """
+    mult = model.size_multiple
+    out_req = max(int(tile_size or DEFAULT_TILE), 1)
+    if model.padding == "valid":
+        tile_in = model.input_size_for_output(out_req)
+        tile_out = model.output_size(tile_in)
+        halo = model.margin
+    else:
+        halo = mult * math.ceil(_valid_margin(model.depth) / mult)
+        tile_out = mult * math.ceil(out_req / mult)
+        tile_in = tile_out + 2 * halo
+    step = max(mult, (tile_out // mult) * mult)
+    return tile_in, tile_out, halo, step
+
+
+def _valid_margin(depth: int) -> int:
+    return 2 * sum(2 * 2**i for i in range(depth)) + 2 * 2**depth
+
+
+def _starts(length: int, tile_out: int, step: int) -> list[int]:
+    """Output-coordinate starts of the tiles along one axis (on the 2**depth grid)."""
+    if length <= tile_out:
+        return [0]
+    n = math.ceil((length - tile_out) / step) + 1
+    return [i * step for i in range(n)]
+
+
+def iter_tiles(
+    plane: np.ndarray, tile_in: int, tile_out: int, halo: int, step: int
+) -> Iterator[tuple[int, int, np.ndarray]]:
+    """Yield (y0, x0, input tile) for a (C, H, W) plane; y0/x0 are output coordinates."""
+    _, h, w = plane.shape
+    for y0 in _starts(h, tile_out, step):
+        rows = mirror_indices(y0 - halo, y0 - halo + tile_in, h)
+        band = plane[:, rows]
+        for x0 in _starts(w, tile_out, step):
+            cols = mirror_indices(x0 - halo, x0 - halo + tile_in, w)
+            yield y0, x0, band[:, :, cols]
+
+
+def predict_plane_logits(
+    model: UNet,
+    plane: np.ndarray,
+    *,
+    tile_size: int | None = None,
+    batch_size: int = 1,
+    device: str | torch.device | None = None,
+    precision: str = "fp32",
+    tile_done: Callable[[], None] | None = None,
+) -> np.ndarray:
+    """a_k(x) of one normalised (C, H, W) float32 plane by overlap-tile: (K, H, W) float32."""
+    dev = resolve_device(device)
+    tile_in, tile_out, halo, step = tile_geometry(model, tile_size)
+    _, h, w = plane.shape
+    out = np.empty((model.n_classes, h, w), np.float32)
+    pending: list[tuple[int, int, np.ndarray]] = []
+
+    def flush() -> None:
+        batch = torch.from_numpy(np.stack([t for _, _, t in pending])).to(dev)
+        with inference_context(model, dev, precision) as run:
+            logits = run(batch)
+        if model.padding == "same":
+            logits = logits[..., halo : halo + tile_out, halo : halo + tile_out]
+        logits = logits.float().cpu().numpy()
+        for (y0, x0, _), tile_logits in zip(pending, logits, strict=True):
+            y1, x1 = min(y0 + tile_out, h), min(x0 + tile_out, w)
+            out[:, y0:y1, x0:x1] = tile_logits[:, : y1 - y0, : x1 - x0]
+            if tile_done is not None:
+                tile_done()
+        pending.clear()
+
+    for tile in iter_tiles(plane, tile_in, tile_out, halo, step):
+        pending.append(tile)
+        if len(pending) >= batch_size:
+            flush()
+    if pending:
+        flush()
+    return out
+
+
+def count_tiles(model: UNet, spatial_shape: tuple[int, ...], tile_size: int | None) -> int:
+    """How many tiles :func:`predict_tiled` runs for an image of shape (..., H, W)."""
+    _, tile_out, _, step = tile_geometry(model, tile_size)
+    h, w = spatial_shape[-2:]
+    planes = int(np.prod(spatial_shape[:-2], dtype=np.int64))
+    return planes * len(_starts(h, tile_out, step)) * len(_starts(w, tile_out, step))
+
+
+def predict_tiled(
+    model: UNet,
+    image: np.ndarray,
+    *,
+    channel_axis: int | None = None,
+    tile_size: int | None = None,
+    normalize_input: bool = True,
+    batch_size: int = 1,
+    device: str | torch.device | None = None,
+    precision: str = "fp32",
+    return_logits: bool = True,
+    return_probabilities: bool = True,
+    progress: Callable[[int, int], None] | None = None,
+) -> Prediction:
+    """Overlap-tile prediction of a 2D image, a stack of planes or a multi-channel image.
+
+    image: (..., H, W) grey planes, or with ``channel_axis`` naming the channel axis
+        (``-1`` for napari RGB). Leading axes (Z, T, ...) are predicted plane by plane.
+    tile_size: requested output tile side (rounded up to a valid size); memory is bounded
+        by it, not by the image.
+    normalize_input: apply the model's recorded normalisation (``model.metadata``) per plane.
+    precision: "fp32", "bf16" (CPUs with AVX-512 BF16/AMX, GPUs) or "fp16" (GPUs).
+    progress: called as progress(tiles_done, tiles_total).
+
+    Returns a :class:`Prediction` whose arrays have the image's spatial size: a_k(x) and
+    p_k(x) as (K, ..., H, W) float32 and labels (..., H, W) with values k + 1.
+    """
+    planes = as_channels_first(image, channel_axis, model.in_channels)
+    lead = planes.shape[:-3]
+    h, w = planes.shape[-2:]
+    k = model.n_classes
+    logits = np.empty((k, *lead, h, w), np.float32) if return_logits else None
+    probs = np.empty((k, *lead, h, w), np.float32) if return_probabilities else None
+    labels = np.empty((*lead, h, w), np.uint8 if k < 255 else np.uint16)
+    total = count_tiles(model, (*lead, h, w), tile_size)
+    done = 0
+
+    def tile_done() -> None:
+        nonlocal done
+        done += 1
+        if progress is not None:
+            progress(done, total)
+
+    norm = model.metadata.get("normalization")
+    for index in np.ndindex(*lead):
+        plane = planes[index]
+        plane = normalize(plane, norm) if normalize_input else plane.astype(np.float32)
+        a = predict_plane_logits(
+            model,
+            plane,
+            tile_size=tile_size,
+            batch_size=batch_size,
+            device=device,
+            precision=precision,
+            tile_done=tile_done,
+        )
+        sl = (slice(None), *index)
+        labels[index] = class_to_label(a.argmax(axis=0))
+        if logits is not None:
+            logits[sl] = a
+        if probs is not None:
+            probs[sl] = softmax_numpy(a)
+    return Prediction(logits, probs, labels)
+
+
+def softmax_numpy(logits: np.ndarray) -> np.ndarray:
+    """p_k(x) of a (K, H, W) array, computed stably (subtract the per-pixel maximum)."""
+    e = np.exp(logits - logits.max(axis=0, keepdims=True))
+    return (e / e.sum(axis=0, keepdims=True)).astype(np.float32, copy=False)
+
+
+def predict_single_tile(model: UNet, plane: np.ndarray) -> np.ndarray:
+    """Reference evaluation: the whole normalised (C, H, W) plane as one mirror-padded tile.
+
+    Only for checking :func:`predict_tiled` (memory grows with the image).
+    """
+    _, h, w = plane.shape
+    if model.padding == "valid":
+        halo = model.margin
+        size_h = model.valid_input_size(h + 2 * halo)
+        size_w = model.valid_input_size(w + 2 * halo)
+    else:
+        halo = 0
+        size_h = model.size_multiple * math.ceil(h / model.size_multiple)
+        size_w = model.size_multiple * math.ceil(w / model.size_multiple)
+    rows = mirror_indices(-halo, size_h - halo, h)
+    cols = mirror_indices(-halo, size_w - halo, w)
+    tile = torch.from_numpy(np.ascontiguousarray(plane[:, rows][:, :, cols]))[None]
+    was_training = model.training
+    model.eval()
+    try:
+        with torch.inference_mode():
+            out = model(tile.to(next(model.parameters()).device))[0].float().cpu().numpy()
+    finally:
+        model.train(was_training)
+    return out[:, :h, :w]

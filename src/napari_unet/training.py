@@ -1,0 +1,303 @@
+"""The training loop as a generator of progress events.
+
+``train(model, samples, config)`` samples tiles around annotated pixels, augments them
+(elastic deformation, flips, rotations, intensity), minimises the energy E (paper, eq. 1)
+with SGD + momentum 0.99 (the paper) or Adam (quick fine-tuning), and yields a
+:class:`Progress` after every step. The caller can show it and stop between any two
+steps (``generator.close()`` or simply stop iterating); the model is left in eval mode
+and usable whenever the loop ends.
+"""
+
+from __future__ import annotations
+
+import copy
+import math
+import time
+from collections.abc import Iterator, Sequence
+from dataclasses import asdict, dataclass
+from typing import Any
+
+import numpy as np
+import torch
+
+from .augment import augment_tile
+from .data import DEFAULT_NORMALIZATION, InputError, TrainingSample, check_classes
+from .devices import resolve_device
+from .energy import IGNORE_INDEX, energy
+from .model import UNet
+from .tiling import mirror_indices
+
+OPTIMIZERS = ("adam", "sgd")
+SCHEDULES = ("constant", "cosine")
+
+
+class TrainingDiverged(RuntimeError):
+    """The loss became NaN or infinite; the last good weights were restored."""
+
+
+@dataclass
+class TrainConfig:
+    """Settings of one training run (JSON-able; recorded in the model's metadata)."""
+
+    steps: int = 200
+    learning_rate: float = 1e-3
+    optimizer: str = "adam"  # "sgd" is the paper's: momentum 0.99
+    momentum: float = 0.99
+    schedule: str = "cosine"  # learning rate: "constant" or cosine decay to 5% at the end
+    batch_size: int = 2
+    tile_size: int = 128  # output tile side; the input tile adds the model's context
+    augment: bool = True
+    elastic: bool = True
+    seed: int = 0
+    device: str = "auto"
+    weight_decay: float = 0.0
+
+    def validate(self) -> None:
+        if self.steps < 1:
+            raise InputError("steps must be >= 1")
+        if not (self.learning_rate > 0 and math.isfinite(self.learning_rate)):
+            raise InputError("the learning rate must be a positive number")
+        if self.optimizer not in OPTIMIZERS:
+            raise InputError(f"optimizer must be one of {OPTIMIZERS}")
+        if self.schedule not in SCHEDULES:
+            raise InputError(f"schedule must be one of {SCHEDULES}")
+        if self.batch_size < 1 or self.tile_size < 1:
+            raise InputError("batch size and tile size must be >= 1")
+
+
+@dataclass
+class Progress:
+    """What the loop reports after each step."""
+
+    step: int
+    steps: int
+    loss: float
+    elapsed: float
+    learning_rate: float
+
+    @property
+    def steps_per_second(self) -> float:
+        return self.step / self.elapsed if self.elapsed > 0 else 0.0
+
+    @property
+    def eta(self) -> float:
+        """Estimated seconds left."""
+        rate = self.steps_per_second
+        return (self.steps - self.step) / rate if rate > 0 else float("nan")
+
+
+class TileSampler:
+    """Random training tiles centred on annotated pixels, class-balanced.
+
+    For each tile a class is drawn uniformly among the annotated classes of a random image,
+    then a random pixel of that class becomes (roughly) the centre of the output tile. The
+    input tile around it is cut with mirrored context, the target and weight with
+    IGNORE / 0 outside the image.
+    """
+
+    def __init__(
+        self,
+        samples: Sequence[TrainingSample],
+        tile_in: int,
+        tile_out: int,
+        rng: np.random.Generator,
+        augment: bool = True,
+        elastic: bool = True,
+    ) -> None:
+        self.samples = list(samples)
+        self.tile_in, self.tile_out = tile_in, tile_out
+        self.rng = rng
+        self.augment, self.elastic = augment, elastic
+        self._pixels = []
+        for s in self.samples:
+            flat = s.target.ravel()
+            by_class = {
+                int(c): np.flatnonzero(flat == c) for c in np.unique(flat) if c != IGNORE_INDEX
+            }
+            self._pixels.append(by_class)
+
+    def tile(self) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+        i = int(self.rng.integers(len(self.samples)))
+        s, by_class = self.samples[i], self._pixels[i]
+        classes = sorted(by_class)
+        pixels = by_class[classes[int(self.rng.integers(len(classes)))]]
+        cy, cx = np.unravel_index(pixels[int(self.rng.integers(len(pixels)))], s.target.shape)
+        jitter = self.tile_out // 4
+        cy += int(self.rng.integers(-jitter, jitter + 1))
+        cx += int(self.rng.integers(-jitter, jitter + 1))
+        y0 = cy - self.tile_in // 2
+        x0 = cx - self.tile_in // 2
+        h, w = s.target.shape
+        rows = mirror_indices(y0, y0 + self.tile_in, h)
+        cols = mirror_indices(x0, x0 + self.tile_in, w)
+        image = s.image[:, rows][:, :, cols]
+        # target/weight: real pixels only; the mirrored context is not annotated
+        inside_y = (np.arange(y0, y0 + self.tile_in) >= 0) & (np.arange(y0, y0 + self.tile_in) < h)
+        inside_x = (np.arange(x0, x0 + self.tile_in) >= 0) & (np.arange(x0, x0 + self.tile_in) < w)
+        inside = inside_y[:, None] & inside_x[None, :]
+        target = np.where(inside, s.target[rows][:, cols], IGNORE_INDEX)
+        weight = np.where(inside, s.weight[rows][:, cols], 0.0).astype(np.float32)
+        if self.augment:
+            image, target, weight = augment_tile(
+                image, target, weight, self.rng, elastic=self.elastic, flips=True, intensity=True
+            )
+        off = (self.tile_in - self.tile_out) // 2
+        sl = (slice(off, off + self.tile_out), slice(off, off + self.tile_out))
+        return (
+            np.ascontiguousarray(image, np.float32),
+            np.ascontiguousarray(target[sl], np.int64),
+            np.ascontiguousarray(weight[sl], np.float32),
+        )
+
+    def batch(self, n: int) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
+        tiles = [self.tile() for _ in range(n)]
+        return tuple(torch.from_numpy(np.stack(t)) for t in zip(*tiles, strict=True))  # type: ignore[return-value]
+
+
+def training_tile_sizes(model: UNet, tile_size: int) -> tuple[int, int]:
+    """(input, output) tile sides for training with a requested output side."""
+    if model.padding == "valid":
+        tile_in = model.input_size_for_output(tile_size)
+        return tile_in, model.output_size(tile_in)
+    mult = model.size_multiple
+    side = mult * math.ceil(max(tile_size, 1) / mult)
+    return side, side
+
+
+def prepare_model_metadata(model: UNet, mode: str, class_names: list[str] | None) -> None:
+    """Record what prediction needs to reproduce training (normalisation, classes)."""
+    meta = model.metadata
+    meta.setdefault("normalization", dict(DEFAULT_NORMALIZATION))
+    meta["label_mode"] = mode
+    if class_names is not None:
+        meta["class_names"] = list(class_names)
+    elif len(meta.get("class_names", [])) != model.n_classes:
+        meta["class_names"] = (
+            ["background", "cell"]
+            if mode == "instances" and model.n_classes == 2
+            else [f"class {k + 1}" for k in range(model.n_classes)]
+        )
+
+
+def train(
+    model: UNet,
+    samples: Sequence[TrainingSample],
+    config: TrainConfig | None = None,
+    *,
+    description: str = "",
+) -> Iterator[Progress]:
+    """Train ``model`` in place on ``samples``; yield a :class:`Progress` after every step.
+
+    Stop early by closing the generator (or not iterating further): the model keeps the
+    weights of the last finished step and is put back in eval mode. A NaN/inf loss restores
+    the last good weights and raises :class:`TrainingDiverged`.
+    """
+    config = config or TrainConfig()
+    config.validate()
+    if not samples:
+        raise InputError("no training images")
+    check_classes(list(samples), model.n_classes)
+    for s in samples:
+        if s.image.shape[0] != model.in_channels:
+            raise InputError(
+                f"the model expects {model.in_channels} channel(s), image {s.name!r} has "
+                f"{s.image.shape[0]}"
+            )
+    device = resolve_device(config.device)
+    rng = np.random.default_rng(config.seed)
+    torch.manual_seed(config.seed)
+    tile_in, tile_out = training_tile_sizes(model, config.tile_size)
+    sampler = TileSampler(samples, tile_in, tile_out, rng, config.augment, config.elastic)
+
+    model.to(device)
+    params = [p for p in model.parameters() if p.requires_grad]
+    if config.optimizer == "sgd":
+        opt: torch.optim.Optimizer = torch.optim.SGD(
+            params,
+            lr=config.learning_rate,
+            momentum=config.momentum,
+            weight_decay=config.weight_decay,
+        )
+    else:
+        opt = torch.optim.Adam(params, lr=config.learning_rate, weight_decay=config.weight_decay)
+    if config.schedule == "cosine":
+        sched = torch.optim.lr_scheduler.LambdaLR(
+            opt, lambda s: 0.05 + 0.95 * 0.5 * (1 + math.cos(math.pi * s / config.steps))
+        )
+    else:
+        sched = torch.optim.lr_scheduler.LambdaLR(opt, lambda s: 1.0)
+
+    good_state = copy.deepcopy(model.state_dict())
+    losses: list[float] = []
+    start = time.perf_counter()
+    steps_done = 0
+    try:
+        for step in range(1, config.steps + 1):
+            x, t, w = sampler.batch(config.batch_size)
+            x, t, w = x.to(device), t.to(device), w.to(device)
+            with torch.enable_grad():  # grad mode is thread-local: set it in the worker
+                model.train()
+                logits = model(x)
+                loss = energy(logits, t, w)
+                if not torch.isfinite(loss):
+                    model.load_state_dict(good_state)
+                    raise TrainingDiverged(
+                        f"the loss became {loss.item()} at step {step}: training stopped and "
+                        f"the weights of step {steps_done} were restored (try a lower "
+                        "learning rate)"
+                    )
+                opt.zero_grad(set_to_none=True)
+                loss.backward()
+                opt.step()
+            sched.step()
+            steps_done = step
+            losses.append(float(loss.detach()))
+            if step % 10 == 0:
+                good_state = copy.deepcopy(model.state_dict())
+            yield Progress(
+                step=step,
+                steps=config.steps,
+                loss=losses[-1],
+                elapsed=time.perf_counter() - start,
+                learning_rate=opt.param_groups[0]["lr"],
+            )
+    finally:
+        model.eval()
+        _record_training(model, config, samples, steps_done, losses, description)
+
+
+def _record_training(
+    model: UNet,
+    config: TrainConfig,
+    samples: Sequence[TrainingSample],
+    steps_done: int,
+    losses: list[float],
+    description: str,
+) -> None:
+    if steps_done == 0:
+        return
+    history: list[dict[str, Any]] = model.metadata.setdefault("training", [])
+    history.append(
+        {
+            "config": asdict(config),
+            "steps_done": steps_done,
+            "final_loss": float(np.mean(losses[-10:])) if losses else None,
+            "images": [s.name for s in samples],
+            "annotated_pixels": int(sum(s.n_annotated for s in samples)),
+            "date": time.strftime("%Y-%m-%d %H:%M:%S"),
+            "description": description,
+        }
+    )
+
+
+def fit(
+    model: UNet,
+    samples: Sequence[TrainingSample],
+    config: TrainConfig | None = None,
+    **kwargs: Any,
+) -> list[float]:
+    """Run :func:`train` to the end and return the loss of every step."""
+    losses: list[float] = []
+    for progress in train(model, samples, config, **kwargs):
+        losses.append(progress.loss)
+    return losses
