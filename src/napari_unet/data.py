@@ -30,9 +30,7 @@ class InputError(ValueError):
 
 
 # ---------------------------------------------------------------------------- images
-def as_channels_first(
-    image: np.ndarray, channel_axis: int | None, in_channels: int
-) -> np.ndarray:
+def as_channels_first(image: np.ndarray, channel_axis: int | None, in_channels: int) -> np.ndarray:
     """Return the image as (..., C, H, W) with C = ``in_channels``.
 
     ``channel_axis`` names the channel axis of a multi-channel or RGB image (``-1`` for
@@ -66,9 +64,7 @@ def as_channels_first(
     return image
 
 
-def normalize(
-    image: np.ndarray, normalization: dict[str, Any] | None = None
-) -> np.ndarray:
+def normalize(image: np.ndarray, normalization: dict[str, Any] | None = None) -> np.ndarray:
     """Normalise one image (C, H, W) per channel to float32 by the model's recorded recipe.
 
     ``{"method": "percentile", "low": 1, "high": 99.8}`` maps the low/high percentiles of
@@ -99,8 +95,10 @@ def _check_labels(labels: np.ndarray, image_shape: tuple[int, ...] | None) -> np
     if labels.dtype == bool:
         labels = labels.astype(np.uint8)
     if not np.issubdtype(labels.dtype, np.integer):
-        if np.issubdtype(labels.dtype, np.floating) and np.isfinite(labels).all() and (
-            np.all(labels == np.round(labels))
+        if (
+            np.issubdtype(labels.dtype, np.floating)
+            and np.isfinite(labels).all()
+            and (np.all(labels == np.round(labels)))
         ):
             labels = labels.astype(np.int64)
         else:

@@ -23,7 +23,7 @@ def available_devices() -> list[str]:
 
 
 def resolve_device(device: str | torch.device | None = None) -> torch.device:
-    """"auto"/None -> the best available device; a named device is checked, not assumed."""
+    """ "auto"/None -> the best available device; a named device is checked, not assumed."""
     if isinstance(device, torch.device):
         return device
     if device in (None, "", "auto"):

@@ -46,7 +46,7 @@ class Up(nn.Module):
 
 
 def center_crop(x: torch.Tensor, size: tuple[int, int] | torch.Size) -> torch.Tensor:
-    """Crop the last two axes of ``x`` to ``size`` around the centre (the paper's 'copy and crop')."""
+    """Crop the last two axes of ``x`` to ``size`` around the centre ('copy and crop')."""
     h, w = x.shape[-2:]
     top, left = (h - size[0]) // 2, (w - size[1]) // 2
     return x[..., top : top + size[0], left : left + size[1]]
@@ -150,6 +150,13 @@ class UNet(nn.Module):
     # ------------------------------------------------------------------ forward
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         """Return the output feature channels a_k(x), shape (N, K, H_out, W_out), pre-softmax."""
+        for side in x.shape[-2:]:
+            if self._output_size(side) is None:
+                raise ValueError(
+                    f"input of spatial shape {tuple(x.shape[-2:])} is not valid for this U-Net "
+                    f"(next valid side: {self.valid_input_size(side)}); use predict_tiled "
+                    "for images of any size"
+                )
         skips = []
         for level in self.encoder:
             x = level(x)
@@ -231,4 +238,3 @@ class UNet(nn.Module):
 def crop_to(x: torch.Tensor, like: torch.Tensor) -> torch.Tensor:
     """Centre-crop ``x`` spatially to the spatial size of ``like`` (targets vs valid outputs)."""
     return center_crop(x, like.shape[-2:])
-
