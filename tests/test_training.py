@@ -123,3 +123,22 @@ def test_single_class_and_empty_annotations_refused():
 def test_bad_config_refused(cfg):
     with pytest.raises(InputError):
         fit(_tiny(), [_toy_sample()], TrainConfig(**cfg))
+
+
+def test_training_records_what_prediction_needs():
+    model = _tiny()
+    fit(model, [_toy_sample()], TrainConfig(steps=1, tile_size=16))
+    meta = model.metadata
+    assert meta["label_mode"] == "scribbles"
+    assert meta["normalization"] == {"method": "percentile", "low": 1.0, "high": 99.8}
+    assert meta["class_names"] == ["class 1", "class 2"]
+    inst = _tiny()
+    fit(inst, [_toy_sample("instances")], TrainConfig(steps=1, tile_size=16))
+    assert inst.metadata["class_names"] == ["background", "cell"]
+
+
+def test_normalisation_mismatch_with_pretrained_model_refused():
+    model = _tiny()
+    model.metadata["normalization"] = {"method": "none"}
+    with pytest.raises(InputError, match="normalises images"):
+        fit(model, [_toy_sample()], TrainConfig(steps=1, tile_size=16))

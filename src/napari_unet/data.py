@@ -157,7 +157,8 @@ class TrainingSample:
     target: np.ndarray
     weight: np.ndarray
     name: str = ""
-    extra: dict[str, Any] = field(default_factory=dict)
+    mode: str = "scribbles"
+    normalization: dict[str, Any] = field(default_factory=lambda: dict(DEFAULT_NORMALIZATION))
 
     @property
     def n_annotated(self) -> int:
@@ -191,6 +192,7 @@ def prepare_sample(
     target = labels_to_target(labels, mode, img.shape[-2:])
     if not (target != IGNORE_INDEX).any():
         raise InputError("the labels contain no annotations (all pixels are 0)")
+    normalization = dict(normalization or DEFAULT_NORMALIZATION)
     img = normalize(img, normalization)
     if mode == "instances" and use_weight_map:
         weight = weight_map(labels, w0=w0, sigma=sigma, class_balance=class_balance)
@@ -198,7 +200,9 @@ def prepare_sample(
         weight = class_balance_weights(target, IGNORE_INDEX)
     else:
         weight = np.ones(target.shape, np.float32)
-    return TrainingSample(img, target, weight.astype(np.float32), name=name)
+    return TrainingSample(
+        img, target, weight.astype(np.float32), name=name, mode=mode, normalization=normalization
+    )
 
 
 def check_classes(samples: list[TrainingSample], n_classes: int) -> None:

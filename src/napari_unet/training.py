@@ -11,7 +11,10 @@ and usable whenever the loop ends.
 from __future__ import annotations
 
 import copy
+import json
 import math
+import queue
+import threading
 import time
 from collections.abc import Iterator, Sequence
 from dataclasses import asdict, dataclass
@@ -21,7 +24,7 @@ import numpy as np
 import torch
 
 from .augment import augment_tile
-from .data import DEFAULT_NORMALIZATION, InputError, TrainingSample, check_classes
+from .data import InputError, TrainingSample, check_classes
 from .devices import resolve_device
 from .energy import IGNORE_INDEX, energy
 from .model import UNet
@@ -154,6 +157,47 @@ class TileSampler:
         return tuple(torch.from_numpy(np.stack(t)) for t in zip(*tiles, strict=True))  # type: ignore[return-value]
 
 
+class BatchPrefetcher:
+    """Prepares the next batches in a background thread while the optimiser steps.
+
+    Sampling, augmentation and cropping run in numpy/scipy (which release the GIL), so
+    they overlap with the forward/backward pass instead of starving it. One producer draws
+    from the sampler in order, so seeded runs stay reproducible.
+    """
+
+    def __init__(self, sampler: TileSampler, batch_size: int, depth: int = 2) -> None:
+        self._sampler, self._batch_size = sampler, batch_size
+        self._queue: queue.Queue = queue.Queue(maxsize=depth)
+        self._stop = threading.Event()
+        self._thread = threading.Thread(target=self._run, name="unet-batches", daemon=True)
+        self._thread.start()
+
+    def _run(self) -> None:
+        try:
+            while not self._stop.is_set():
+                item: object = self._sampler.batch(self._batch_size)
+                while not self._stop.is_set():
+                    try:
+                        self._queue.put(item, timeout=0.05)
+                        break
+                    except queue.Full:
+                        continue
+        except BaseException as err:  # noqa: BLE001 - handed to the consumer
+            self._queue.put(err)
+
+    def get(self) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
+        item = self._queue.get()
+        if isinstance(item, BaseException):
+            raise item
+        return item  # type: ignore[return-value]
+
+    def close(self) -> None:
+        self._stop.set()
+        while not self._queue.empty():
+            self._queue.get_nowait()
+        self._thread.join(timeout=5)
+
+
 def training_tile_sizes(model: UNet, tile_size: int) -> tuple[int, int]:
     """(input, output) tile sides for training with a requested output side."""
     if model.padding == "valid":
@@ -164,10 +208,31 @@ def training_tile_sizes(model: UNet, tile_size: int) -> tuple[int, int]:
     return side, side
 
 
-def prepare_model_metadata(model: UNet, mode: str, class_names: list[str] | None) -> None:
-    """Record what prediction needs to reproduce training (normalisation, classes)."""
+def prepare_model_metadata(
+    model: UNet, samples: Sequence[TrainingSample], class_names: list[str] | None = None
+) -> None:
+    """Record what prediction needs to reproduce training (normalisation, classes).
+
+    A model that already records a normalisation (a pretrained one) must be trained on
+    samples normalised the same way, or its predictions would silently shift.
+    """
     meta = model.metadata
-    meta.setdefault("normalization", dict(DEFAULT_NORMALIZATION))
+    norms = {json.dumps(s.normalization, sort_keys=True) for s in samples}
+    if len(norms) > 1:
+        raise InputError("the training images were normalised in different ways")
+    norm = samples[0].normalization
+    recorded = meta.get("normalization")
+    if recorded is not None and recorded != norm:
+        raise InputError(
+            f"the model normalises images as {recorded} but the training images were "
+            f"prepared with {norm}: pass normalization=model.metadata['normalization'] "
+            "to prepare_sample"
+        )
+    meta["normalization"] = dict(norm)
+    modes = {s.mode for s in samples}
+    if len(modes) > 1:
+        raise InputError("mixing scribble and instance annotations in one run is not supported")
+    mode = modes.pop()
     meta["label_mode"] = mode
     if class_names is not None:
         meta["class_names"] = list(class_names)
@@ -203,13 +268,14 @@ def train(
                 f"the model expects {model.in_channels} channel(s), image {s.name!r} has "
                 f"{s.image.shape[0]}"
             )
+    prepare_model_metadata(model, samples)
     device = resolve_device(config.device)
     rng = np.random.default_rng(config.seed)
     torch.manual_seed(config.seed)
     tile_in, tile_out = training_tile_sizes(model, config.tile_size)
     sampler = TileSampler(samples, tile_in, tile_out, rng, config.augment, config.elastic)
 
-    model.to(device)
+    model.to(device=device, memory_format=torch.channels_last)
     params = [p for p in model.parameters() if p.requires_grad]
     if config.optimizer == "sgd":
         opt: torch.optim.Optimizer = torch.optim.SGD(
@@ -231,10 +297,12 @@ def train(
     losses: list[float] = []
     start = time.perf_counter()
     steps_done = 0
+    batches = BatchPrefetcher(sampler, config.batch_size)
     try:
         for step in range(1, config.steps + 1):
-            x, t, w = sampler.batch(config.batch_size)
-            x, t, w = x.to(device), t.to(device), w.to(device)
+            x, t, w = batches.get()
+            x = x.to(device, non_blocking=True).contiguous(memory_format=torch.channels_last)
+            t, w = t.to(device, non_blocking=True), w.to(device, non_blocking=True)
             with torch.enable_grad():  # grad mode is thread-local: set it in the worker
                 model.train()
                 logits = model(x)
@@ -262,6 +330,7 @@ def train(
                 learning_rate=opt.param_groups[0]["lr"],
             )
     finally:
+        batches.close()
         model.eval()
         _record_training(model, config, samples, steps_done, losses, description)
 
