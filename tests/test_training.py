@@ -142,3 +142,21 @@ def test_normalisation_mismatch_with_pretrained_model_refused():
     model.metadata["normalization"] = {"method": "none"}
     with pytest.raises(InputError, match="normalises images"):
         fit(model, [_toy_sample()], TrainConfig(steps=1, tile_size=16))
+
+
+def test_time_budget_stops_training_and_drives_the_schedule():
+    model = _tiny()
+    events = list(
+        train(model, [_toy_sample()], TrainConfig(steps=10**6, tile_size=16, max_seconds=1.0))
+    )
+    assert 1 <= len(events) < 10**6
+    assert events[-1].elapsed >= 1.0 and events[-1].step == events[-1].steps
+    # cosine over time: the learning rate has decayed towards 5% by the end
+    assert events[-1].learning_rate < 0.3 * TrainConfig().learning_rate
+
+
+def test_cosine_schedule_by_steps():
+    events = list(train(_tiny(), [_toy_sample()], TrainConfig(steps=4, tile_size=16)))
+    lr0 = TrainConfig().learning_rate
+    expected = [lr0 * (0.05 + 0.95 * 0.5 * (1 + np.cos(np.pi * s / 4))) for s in range(4)]
+    np.testing.assert_allclose([e.learning_rate for e in events], expected, rtol=1e-6)

@@ -15,7 +15,7 @@ import torch
 from .data import as_channels_first, normalize
 from .devices import inference_context, resolve_device
 from .model import UNet
-from .tiling import mirror_indices
+from .tiling import context, mirror_indices
 
 
 @dataclass
@@ -73,13 +73,15 @@ def capture_activations(
     if max(h, w) > max_side:
         raise ValueError(f"image is {h}x{w}; inspect a crop of at most {max_side} px per side")
     x = normalize(plane, model.metadata.get("normalization")) if normalize_input else plane
-    halo = model.margin
+    # pad exactly as overlap-tile prediction does, so the head equals predict_tiled's a_k(x)
+    halo = context(model)
+    crop = halo - model.margin
     if model.padding == "valid":
-        size_h = model.valid_input_size(h + 2 * halo)
-        size_w = model.valid_input_size(w + 2 * halo)
+        size_h = model.valid_input_size(h + halo + crop + model.margin)
+        size_w = model.valid_input_size(w + halo + crop + model.margin)
     else:
         m = model.size_multiple
-        size_h, size_w = -(-h // m) * m, -(-w // m) * m
+        size_h, size_w = -(-(h + 2 * halo) // m) * m, -(-(w + 2 * halo) // m) * m
     rows = mirror_indices(-halo, size_h - halo, h)
     cols = mirror_indices(-halo, size_w - halo, w)
     tile = torch.from_numpy(np.ascontiguousarray(x[:, rows][:, :, cols], np.float32))[None]

@@ -61,6 +61,10 @@ def save_model(path: str | os.PathLike, model: UNet, overwrite: bool = True) -> 
             torch.save(payload, f)
             f.flush()
             os.fsync(f.fileno())
+        # mkstemp creates 0600 files; give the model the permissions of a normal new file
+        umask = os.umask(0)
+        os.umask(umask)
+        os.chmod(tmp, 0o666 & ~umask)
         os.replace(tmp, path)
     except BaseException:
         with contextlib.suppress(OSError):
@@ -74,6 +78,11 @@ def read_checkpoint(path: str | os.PathLike) -> dict[str, Any]:
     path = Path(path)
     if not path.is_file():
         raise CheckpointError(f"{path}: no such model file")
+    if not zipfile.is_zipfile(path):
+        raise CheckpointError(
+            f"{path.name}: not a readable model file (not a PyTorch archive; truncated, "
+            "corrupt or another kind of file?)"
+        )
     try:
         payload = torch.load(path, map_location="cpu", weights_only=True)
     except pickle.UnpicklingError as err:

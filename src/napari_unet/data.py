@@ -16,7 +16,8 @@ from typing import Any, Literal
 
 import numpy as np
 
-from .energy import IGNORE_INDEX
+#: Target value of pixels that are not annotated (napari Labels value 0 in scribble mode).
+IGNORE_INDEX = -1
 
 LabelMode = Literal["scribbles", "instances"]
 LABEL_MODES: tuple[str, ...] = ("scribbles", "instances")
@@ -184,7 +185,7 @@ def prepare_sample(
     With ``use_weight_map`` and instance labels, w(x) is the paper's weight map (eq. 2);
     with scribbles only the class-balance term w_c can apply (no instances, no borders).
     """
-    from .weight_map import class_balance_weights, weight_map
+    from .weight_maps import class_balance_weights, weight_map
 
     img = as_channels_first(image, channel_axis, in_channels)
     if img.ndim != 3:

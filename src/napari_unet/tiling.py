@@ -21,6 +21,7 @@ from .data import as_channels_first, class_to_label, normalize
 from .devices import inference_context, resolve_device
 from .model import UNet
 
+
 def default_tile_size(model: UNet) -> int:
     """Output tile side used when none is given: large tiles waste less context on halos,
     narrow networks afford larger ones for the same memory (about 1 GB at most)."""
@@ -56,25 +57,46 @@ def mirror_indices(start: int, stop: int, n: int) -> np.ndarray:
     return np.where(idx < n, idx, period - idx)
 
 
+def context(model: UNet) -> int:
+    """Input context read on each side of an output tile, a multiple of 2**depth.
+
+    Valid padding needs ``model.margin`` pixels (92 for the paper's net); rounding up to
+    the 2**depth grid puts every tile's max-pool grid on the image's own grid, so results
+    do not depend on tiling and agree with tools that run the network on the unpadded
+    image (bioimage.io consumers). "same" padding reads more context than the receptive
+    field's valid margin so zero padding at tile borders never reaches the kept centre.
+    """
+    mult = model.size_multiple
+    if model.padding == "valid":
+        return mult * math.ceil(model.margin / mult)
+    return mult * (_valid_margin(model.depth) // mult + 1)
+
+
 def tile_geometry(model: UNet, tile_size: int | None) -> tuple[int, int, int, int]:
     """(input tile, output tile, halo, step) for a model and a requested output tile side.
 
-    halo = context per side: the model's margin for valid padding; for "same" padding a halo
-    of the same size keeps tile borders (zero padding) away from the kept output.
-    step is the largest multiple of 2**depth <= the output tile.
+    A tile for output rows [y0, y0 + output tile) reads input rows [y0 - halo,
+    y0 - halo + input tile) and keeps network output rows [halo - margin, ...) (see
+    :func:`tile_crop`). Tile starts y0 are multiples of ``step``, itself a multiple of
+    2**depth, so all tiles share one pooling grid.
     """
     mult = model.size_multiple
     out_req = max(int(tile_size or default_tile_size(model)), 1)
+    halo = context(model)
+    crop = halo - model.margin
     if model.padding == "valid":
-        tile_in = model.input_size_for_output(out_req)
-        tile_out = model.output_size(tile_in)
-        halo = model.margin
+        tile_in = model.input_size_for_output(out_req + crop)
+        tile_out = model.output_size(tile_in) - crop
     else:
-        halo = mult * math.ceil(_valid_margin(model.depth) / mult)
         tile_out = mult * math.ceil(out_req / mult)
         tile_in = tile_out + 2 * halo
     step = max(mult, (tile_out // mult) * mult)
     return tile_in, tile_out, halo, step
+
+
+def tile_crop(model: UNet, halo: int) -> int:
+    """Network output pixels to drop before a tile's kept output (halo minus the margin)."""
+    return halo - model.margin
 
 
 def _valid_margin(depth: int) -> int:
@@ -115,6 +137,7 @@ def predict_plane_logits(
     """a_k(x) of one normalised (C, H, W) float32 plane by overlap-tile: (K, H, W) float32."""
     dev = resolve_device(device)
     tile_in, tile_out, halo, step = tile_geometry(model, tile_size)
+    crop = tile_crop(model, halo)
     _, h, w = plane.shape
     out = np.empty((model.n_classes, h, w), np.float32)
     pending: list[tuple[int, int, np.ndarray]] = []
@@ -123,8 +146,7 @@ def predict_plane_logits(
         batch = torch.from_numpy(np.stack([t for _, _, t in pending])).to(dev)
         with inference_context(model, dev, precision) as run:
             logits = run(batch)
-        if model.padding == "same":
-            logits = logits[..., halo : halo + tile_out, halo : halo + tile_out]
+        logits = logits[..., crop : crop + tile_out, crop : crop + tile_out]
         logits = logits.float().cpu().numpy()
         for (y0, x0, _), tile_logits in zip(pending, logits, strict=True):
             y1, x1 = min(y0 + tile_out, h), min(x0 + tile_out, w)
@@ -224,17 +246,19 @@ def softmax_numpy(logits: np.ndarray) -> np.ndarray:
 def predict_single_tile(model: UNet, plane: np.ndarray) -> np.ndarray:
     """Reference evaluation: the whole normalised (C, H, W) plane as one mirror-padded tile.
 
-    Only for checking :func:`predict_tiled` (memory grows with the image).
+    The plane is padded by :func:`context` on the top/left (mirrored) and as much as needed
+    on the bottom/right. Only for checking :func:`predict_tiled` (memory grows with the
+    image).
     """
     _, h, w = plane.shape
+    halo = context(model)
+    crop = tile_crop(model, halo)
     if model.padding == "valid":
-        halo = model.margin
-        size_h = model.valid_input_size(h + 2 * halo)
-        size_w = model.valid_input_size(w + 2 * halo)
+        size_h = model.valid_input_size(h + halo + crop + model.margin)
+        size_w = model.valid_input_size(w + halo + crop + model.margin)
     else:
-        halo = 0
-        size_h = model.size_multiple * math.ceil(h / model.size_multiple)
-        size_w = model.size_multiple * math.ceil(w / model.size_multiple)
+        size_h = model.size_multiple * math.ceil((h + 2 * halo) / model.size_multiple)
+        size_w = model.size_multiple * math.ceil((w + 2 * halo) / model.size_multiple)
     rows = mirror_indices(-halo, size_h - halo, h)
     cols = mirror_indices(-halo, size_w - halo, w)
     tile = torch.from_numpy(np.ascontiguousarray(plane[:, rows][:, :, cols]))[None]
@@ -245,4 +269,4 @@ def predict_single_tile(model: UNet, plane: np.ndarray) -> np.ndarray:
             out = model(tile.to(next(model.parameters()).device))[0].float().cpu().numpy()
     finally:
         model.train(was_training)
-    return out[:, :h, :w]
+    return out[:, crop : crop + h, crop : crop + w]

@@ -24,10 +24,10 @@ import numpy as np
 import torch
 
 from .augment import augment_tile
-from .data import InputError, TrainingSample, check_classes
+from .data import IGNORE_INDEX, InputError, TrainingSample, check_classes
 from .devices import resolve_device
-from .energy import IGNORE_INDEX, energy
 from .model import UNet
+from .softmax_energy import energy
 from .tiling import mirror_indices
 
 OPTIMIZERS = ("adam", "sgd")
@@ -54,6 +54,9 @@ class TrainConfig:
     seed: int = 0
     device: str = "auto"
     weight_decay: float = 0.0
+    #: optional wall-clock budget: training stops after this many seconds (or ``steps``,
+    #: whichever comes first) and the cosine schedule follows elapsed time instead of steps
+    max_seconds: float | None = None
 
     def validate(self) -> None:
         if self.steps < 1:
@@ -66,6 +69,8 @@ class TrainConfig:
             raise InputError(f"schedule must be one of {SCHEDULES}")
         if self.batch_size < 1 or self.tile_size < 1:
             raise InputError("batch size and tile size must be >= 1")
+        if self.max_seconds is not None and not self.max_seconds > 0:
+            raise InputError("max_seconds must be a positive number of seconds")
 
 
 @dataclass
@@ -286,20 +291,28 @@ def train(
         )
     else:
         opt = torch.optim.Adam(params, lr=config.learning_rate, weight_decay=config.weight_decay)
-    if config.schedule == "cosine":
-        sched = torch.optim.lr_scheduler.LambdaLR(
-            opt, lambda s: 0.05 + 0.95 * 0.5 * (1 + math.cos(math.pi * s / config.steps))
-        )
-    else:
-        sched = torch.optim.lr_scheduler.LambdaLR(opt, lambda s: 1.0)
+    start = time.perf_counter()
+
+    def progress_fraction(step: int) -> float:
+        """How far through the run we are: by steps, or by time with a time budget."""
+        fraction = step / config.steps
+        if config.max_seconds:
+            fraction = max(fraction, (time.perf_counter() - start) / config.max_seconds)
+        return min(fraction, 1.0)
+
+    def lr_factor(step: int) -> float:
+        if config.schedule == "constant":
+            return 1.0
+        return 0.05 + 0.95 * 0.5 * (1 + math.cos(math.pi * progress_fraction(step)))
 
     good_state = copy.deepcopy(model.state_dict())
     losses: list[float] = []
-    start = time.perf_counter()
     steps_done = 0
     batches = BatchPrefetcher(sampler, config.batch_size)
     try:
         for step in range(1, config.steps + 1):
+            for group in opt.param_groups:
+                group["lr"] = config.learning_rate * lr_factor(step - 1)
             x, t, w = batches.get()
             x = x.to(device, non_blocking=True).contiguous(memory_format=torch.channels_last)
             t, w = t.to(device, non_blocking=True), w.to(device, non_blocking=True)
@@ -317,18 +330,21 @@ def train(
                 opt.zero_grad(set_to_none=True)
                 loss.backward()
                 opt.step()
-            sched.step()
             steps_done = step
             losses.append(float(loss.detach()))
             if step % 10 == 0:
                 good_state = copy.deepcopy(model.state_dict())
+            elapsed = time.perf_counter() - start
+            out_of_time = config.max_seconds is not None and elapsed >= config.max_seconds
             yield Progress(
                 step=step,
-                steps=config.steps,
+                steps=step if out_of_time else config.steps,
                 loss=losses[-1],
-                elapsed=time.perf_counter() - start,
+                elapsed=elapsed,
                 learning_rate=opt.param_groups[0]["lr"],
             )
+            if out_of_time:
+                break
     finally:
         batches.close()
         model.eval()

@@ -5,7 +5,7 @@ from __future__ import annotations
 import torch
 import torch.nn.functional as F
 
-IGNORE_INDEX = -1
+from .data import IGNORE_INDEX
 
 
 def pixel_softmax(logits: torch.Tensor) -> torch.Tensor:
