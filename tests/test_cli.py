@@ -1,0 +1,383 @@
+"""The ``napari-unet`` command line, end to end on real data, and its failure modes."""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import shutil
+import subprocess
+import sys
+import types
+from pathlib import Path
+
+import numpy as np
+import pytest
+import tifffile
+import torch
+
+from napari_unet import load_model, metrics, predict_tiled
+from napari_unet.cli import build_parser, main
+
+from .conftest import shared_data
+
+CROP = (96, 120)  # small crops keep the whole file fast on 2 cores
+
+
+def _isbi_crop(index: int) -> tuple[np.ndarray, np.ndarray]:
+    import imageio.v3 as iio
+
+    folder = shared_data("isbi2012_membrane")
+    image = iio.imread(folder / "images" / f"{index}.png")[: CROP[0], : CROP[1]]
+    mask = iio.imread(folder / "labels" / f"{index}.png")[: CROP[0], : CROP[1]]
+    return image, mask
+
+
+@pytest.fixture(scope="module")
+def data(tmp_path_factory) -> Path:
+    """imgs/0.tif, imgs/1.png (ISBI crops) and masks/0.png, masks/1.png (0 = membrane,
+    255 = cell), as a user would have them."""
+    import imageio.v3 as iio
+
+    root = tmp_path_factory.mktemp("cli")
+    (root / "imgs").mkdir()
+    (root / "masks").mkdir()
+    for i in (0, 1):
+        image, mask = _isbi_crop(i)
+        if i == 0:
+            tifffile.imwrite(root / "imgs" / "0.tif", image)
+        else:
+            iio.imwrite(root / "imgs" / "1.png", image)
+        iio.imwrite(root / "masks" / f"{i}.png", mask)
+    return root
+
+
+@pytest.fixture(scope="module")
+def model_file(data) -> Path:
+    out = data / "model.pt"
+    rc = main(
+        [
+            "train",
+            "--images", str(data / "imgs"),
+            "--labels", str(data / "masks" / "*.png"),
+            "--mode", "dense",
+            "--preset", "tiny",
+            "--steps", "2",
+            "--batch-size", "1",
+            "--tile-size", "32",
+            "--class-names", "membrane", "cell",
+            "--out", str(out),
+            "--quiet",
+        ]
+    )  # fmt: skip
+    assert rc == 0
+    return out
+
+
+def _error_line(capsys) -> str:
+    """The single line printed on stderr by a failing command."""
+    err = capsys.readouterr().err.strip().splitlines()
+    assert len(err) == 1, err
+    assert err[0].startswith("napari-unet: error: ")
+    return err[0]
+
+
+# ---------------------------------------------------------------------------- help
+def test_console_script_help_runs_fast():
+    exe = shutil.which("napari-unet")
+    cmd = [exe] if exe else [sys.executable, "-m", "napari_unet.cli"]
+    res = subprocess.run([*cmd, "--help"], capture_output=True, text=True, timeout=60)
+    assert res.returncode == 0
+    for command in ("train", "predict", "evaluate", "info", "gui"):
+        assert command in res.stdout
+
+
+def test_every_option_is_documented(capsys):
+    parser = build_parser()
+    subparsers = next(a for a in parser._actions if isinstance(a, argparse._SubParsersAction))
+    for name, sub in subparsers.choices.items():
+        for action in sub._actions:
+            assert action.help and len(action.help) > 8, (name, action.option_strings)
+        assert main([name, "--help"]) == 0
+        out = capsys.readouterr().out
+        for action in sub._actions:
+            for opt in action.option_strings:
+                assert opt in out, (name, opt)
+
+
+def test_usage_errors_exit_with_2(capsys):
+    assert main(["predict"]) == 2
+    assert "required" in capsys.readouterr().err
+    assert main(["no-such-command"]) == 2
+
+
+# ---------------------------------------------------------------------------- end to end
+def test_train_saves_a_model_that_records_what_it_learned(model_file):
+    model = load_model(model_file)
+    assert (model.depth, model.base_channels, model.batch_norm) == (3, 8, True)
+    assert model.n_classes == 2 and model.in_channels == 1
+    assert model.metadata["label_values"] == [0, 255]
+    assert model.metadata["class_names"] == ["membrane", "cell"]
+    run = model.metadata["training"][-1]
+    assert run["steps_done"] == 2 and run["annotated_pixels"] == 2 * CROP[0] * CROP[1]
+
+
+def test_info_describes_the_model(model_file, capsys):
+    assert main(["info", str(model_file)]) == 0
+    text = capsys.readouterr().out
+    assert "depth 3" in text and "0 = membrane, 255 = cell" in text
+    assert main(["info", str(model_file), "--json"]) == 0
+    desc = json.loads(capsys.readouterr().out)
+    model = load_model(model_file)
+    assert desc["parameters"] == sum(p.numel() for p in model.parameters())
+    # the context per side, measured by running the network on its smallest input
+    n = desc["size"]["min_input_px"]
+    with torch.no_grad():
+        out = model.eval()(torch.zeros(1, 1, n, n)).shape[-1]
+    assert out == desc["size"]["min_output_px"]
+    assert desc["size"]["context_per_side_px"] == (n - out) // 2
+    assert desc["training"][-1]["steps_done"] == 2
+
+
+def test_info_lists_bundled_models(capsys):
+    assert main(["info", "--json"]) == 0
+    names = json.loads(capsys.readouterr().out)["bundled"]
+    if names:
+        assert main(["info", names[0]]) == 0
+        assert "architecture" in capsys.readouterr().out
+
+
+def test_predict_then_evaluate(data, model_file, tmp_path, capsys):
+    out = tmp_path / "results"
+    rc = main(
+        ["predict", str(data / "imgs"), "--model", str(model_file), "--out", str(out),
+         "--probabilities", "--instances", "-q"]
+    )  # fmt: skip
+    assert rc == 0
+    model = load_model(model_file)
+    for i in (0, 1):
+        labels = tifffile.imread(out / f"{i}_labels.tif")
+        ref = predict_tiled(model, _isbi_crop(i)[0])
+        # dense model: class k is written back as its original value (0 / 255)
+        np.testing.assert_array_equal(labels, np.array([0, 255])[ref.labels - 1])
+        probs = tifffile.imread(out / f"{i}_probabilities.tif")
+        np.testing.assert_allclose(probs, ref.probabilities, atol=1e-5)
+        instances = tifffile.imread(out / f"{i}_instances.tif")
+        assert instances.shape == CROP and instances.dtype == np.uint32
+    capsys.readouterr()
+
+    report = tmp_path / "scores.json"
+    rc = main(
+        ["evaluate", "--predictions", str(out), "--labels", str(data / "masks"),
+         "--json", str(report), "-q"]
+    )  # fmt: skip
+    assert rc == 0
+    table = capsys.readouterr().out
+    assert "pixel_error" in table and "mean" in table
+    scores = json.loads(report.read_text())
+    assert scores["kind"] == "semantic" and len(scores["images"]) == 2
+    errors = []
+    for i in (0, 1):
+        pred = tifffile.imread(out / f"{i}_labels.tif")
+        gt = _isbi_crop(i)[1]
+        errors.append(np.mean(pred != gt))
+        row = scores["images"][i]
+        assert row["pixel_error"] == pytest.approx(errors[-1])
+        assert row["rand_error"] == pytest.approx(
+            metrics.isbi_scores(pred == 255, gt == 255)["rand_error"]
+        )
+    assert scores["mean"]["pixel_error"] == pytest.approx(np.mean(errors))
+
+    # the same scores when the model predicts inside `evaluate`
+    rc = main(
+        ["evaluate", "--model", str(model_file), "--images", str(data / "imgs"),
+         "--labels", str(data / "masks"), "--json", str(report), "--overwrite", "-q"]
+    )  # fmt: skip
+    assert rc == 0
+    again = json.loads(report.read_text())
+    assert again["mean"]["pixel_error"] == pytest.approx(np.mean(errors))
+
+
+def test_predict_zarr_through_the_cli(data, model_file, tmp_path, capsys):
+    zarr = pytest.importorskip("zarr")
+    image = np.concatenate([_isbi_crop(0)[0], _isbi_crop(1)[0]], axis=1)  # 96 x 240
+    z = zarr.create_array(str(tmp_path / "big.zarr"), shape=image.shape, chunks=(48, 64),
+                          dtype=image.dtype)  # fmt: skip
+    z[...] = image
+    rc = main(["predict", str(tmp_path / "big.zarr"), "--model", str(model_file),
+               "--out", str(tmp_path / "out"), "--chunk-size", "48", "-q"])  # fmt: skip
+    assert rc == 0
+    result = zarr.open_array(str(tmp_path / "out" / "big_labels.zarr"), mode="r")
+    assert result.chunks == (48, 48)
+    ref = predict_tiled(load_model(model_file), image)
+    np.testing.assert_array_equal(result[...], np.array([0, 255])[ref.labels - 1])
+
+
+# ---------------------------------------------------------------------------- refusals
+def test_outputs_are_not_overwritten_without_the_flag(data, model_file, tmp_path, capsys):
+    args = ["predict", str(data / "imgs" / "0.tif"), "--model", str(model_file),
+            "--out", str(tmp_path), "-q"]  # fmt: skip
+    assert main(args) == 0
+    target = tmp_path / "0_labels.tif"
+    target.write_bytes(b"earlier result")
+    assert main(args) == 1
+    assert "exists; pass --overwrite" in _error_line(capsys)
+    assert target.read_bytes() == b"earlier result"
+    assert main([*args, "--overwrite"]) == 0
+    assert tifffile.imread(target).shape == CROP
+
+    # train: an existing model file is kept unless --overwrite
+    out = tmp_path / "m.pt"
+    out.write_bytes(b"keep me")
+    rc = main(["train", "--images", str(data / "imgs"), "--labels", str(data / "masks"),
+               "--mode", "dense", "--out", str(out), "-q"])  # fmt: skip
+    assert rc == 1 and "exists" in _error_line(capsys)
+    assert out.read_bytes() == b"keep me"
+
+
+def test_inputs_are_never_overwritten(data, model_file, tmp_path, capsys):
+    folder = tmp_path / "in"
+    folder.mkdir()
+    shutil.copy(data / "imgs" / "0.tif", folder / "a.tif")
+    shutil.copy(data / "imgs" / "0.tif", folder / "a_labels.tif")  # an input named like an output
+    before = (folder / "a_labels.tif").read_bytes()
+    rc = main(["predict", str(folder / "a.tif"), str(folder / "a_labels.tif"),
+               "--model", str(model_file), "--out", str(folder), "--overwrite", "-q"])  # fmt: skip
+    assert rc == 1
+    assert "refusing to write over an input" in _error_line(capsys)
+    assert (folder / "a_labels.tif").read_bytes() == before
+    assert sorted(p.name for p in folder.iterdir()) == ["a.tif", "a_labels.tif"]
+    # training cannot write its model over one of its images either
+    rc = main(["train", "--images", str(folder / "a.tif"), "--labels", str(data / "masks/0.png"),
+               "--mode", "dense", "--out", str(folder / "a.tif"), "--overwrite",
+               "-q"])  # fmt: skip
+    assert rc == 1 and "input" in _error_line(capsys)
+
+
+# ---------------------------------------------------------------------------- bad input
+@pytest.fixture
+def bad_files(tmp_path) -> dict[str, Path]:
+    rng = np.random.default_rng(0)
+    files = {
+        "garbage_tif": tmp_path / "garbage.tif",
+        "garbage_png": tmp_path / "garbage.png",
+        "garbage_model": tmp_path / "garbage.pt",
+        "line": tmp_path / "line.tif",
+        "small_labels": tmp_path / "small_labels.tif",
+        "two_channels": tmp_path / "two_channels.tif",
+        "text": tmp_path / "notes.txt",
+    }
+    files["garbage_tif"].write_bytes(rng.bytes(2000))
+    files["garbage_png"].write_bytes(b"\x89PNG\r\n\x1a\n" + rng.bytes(100))
+    files["garbage_model"].write_bytes(rng.bytes(500))
+    tifffile.imwrite(files["line"], np.arange(7, dtype=np.uint8))
+    tifffile.imwrite(files["small_labels"], np.ones((10, 10), np.uint8))
+    tifffile.imwrite(files["two_channels"], np.zeros((2, 40, 40), np.uint8))
+    files["text"].write_text("hello")
+    return files
+
+
+@pytest.mark.parametrize(
+    ("case", "expected"),
+    [
+        ("missing_image", "missing.tif: no such file or folder"),
+        ("garbage_tif", "garbage.tif: not a readable TIFF file"),
+        ("garbage_png", "garbage.png: not a readable image file"),
+        ("text", "notes.txt: unsupported image file type '.txt'"),
+        ("line", "line.tif: not an image"),
+        ("two_channels", "expects 1 channel"),
+        ("missing_model", "nope.pt: no such model file"),
+        ("garbage_model", "garbage.pt: "),  # refused or unreadable: either names the file
+        ("empty_glob", "no image files found"),
+    ],
+)
+def test_predict_bad_input_gives_one_line(case, expected, bad_files, model_file, tmp_path, capsys):
+    model, extra = str(model_file), []
+    if case == "missing_image":
+        image = str(tmp_path / "missing.tif")
+    elif case == "missing_model":
+        image, model = str(bad_files["line"]), str(tmp_path / "nope.pt")
+    elif case == "garbage_model":
+        image, model = str(bad_files["small_labels"]), str(bad_files["garbage_model"])
+    elif case == "empty_glob":
+        image = str(tmp_path / "*.jpg")
+    elif case == "two_channels":
+        image, extra = str(bad_files[case]), ["--channel-axis", "0"]
+    else:
+        image = str(bad_files[case])
+    out = tmp_path / "never"
+    rc = main(["predict", image, "--model", model, "--out", str(out), *extra])
+    assert rc == 1
+    assert expected in _error_line(capsys)
+    assert not out.exists() or not any(out.iterdir())  # nothing written
+
+
+def test_train_and_evaluate_with_wrong_shapes(data, bad_files, tmp_path, capsys):
+    rc = main(["train", "--images", str(data / "imgs" / "0.tif"),
+               "--labels", str(bad_files["small_labels"]), "--mode", "dense",
+               "--out", str(tmp_path / "m.pt"), "-q"])  # fmt: skip
+    assert rc == 1
+    line = _error_line(capsys)
+    assert "0.tif" in line and "(10, 10) does not match" in line
+    assert not (tmp_path / "m.pt").exists()
+
+    rc = main(["evaluate", "--predictions", str(bad_files["small_labels"]),
+               "--labels", str(data / "masks" / "0.png"), "-q"])  # fmt: skip
+    assert rc == 1
+    assert "differs from ground truth" in _error_line(capsys)
+
+    rc = main(["train", "--images", str(data / "imgs"), "--labels", str(data / "masks"),
+               "--mode", "scribbles", "--weight-map",
+               "--out", str(tmp_path / "m.pt")])  # fmt: skip
+    assert rc == 1
+    assert "--weight-map needs --mode instances" in _error_line(capsys)
+
+    # 0/255 masks read as scribbles would make 255 classes: refused with the fix named
+    rc = main(["train", "--images", str(data / "imgs"), "--labels", str(data / "masks"),
+               "--out", str(tmp_path / "m.pt")])  # fmt: skip
+    assert rc == 1
+    assert "use --mode dense" in _error_line(capsys)
+    assert not (tmp_path / "m.pt").exists()
+
+
+# ---------------------------------------------------------------------------- gui
+def test_gui_opens_napari_with_the_widget(monkeypatch, tmp_path, capsys):
+    calls: list[tuple] = []
+
+    class Window:
+        def add_plugin_dock_widget(self, plugin, widget):
+            calls.append(("dock", plugin, widget))
+
+    class Viewer:
+        def __init__(self):
+            self.window = Window()
+            calls.append(("viewer",))
+
+        def open_sample(self, plugin, sample):
+            calls.append(("sample", plugin, sample))
+
+        def open(self, path):
+            calls.append(("open", path))
+
+    fake = types.SimpleNamespace(Viewer=Viewer, run=lambda: calls.append(("run",)))
+    monkeypatch.setitem(sys.modules, "napari", fake)
+    image = tmp_path / "x.tif"
+    tifffile.imwrite(image, np.zeros((8, 8), np.uint8))
+    assert main(["gui", "--sample", str(image)]) == 0
+    assert calls == [
+        ("viewer",),
+        ("sample", "napari-unet-explorer", "nuclei"),
+        ("open", str(image)),
+        ("dock", "napari-unet-explorer", "U-Net"),
+        ("run",),
+    ]
+    calls.clear()
+    assert main(["gui", str(tmp_path / "missing.tif")]) == 1
+    assert "missing.tif: no such file" in _error_line(capsys)
+    assert calls == []  # no window opened
+
+
+def test_debug_flag_shows_the_traceback(tmp_path):
+    with pytest.raises(FileNotFoundError):
+        main(["info", str(tmp_path / "nope.pt"), "--debug"])
+    assert os.environ.get("NAPARI_UNET_DEBUG") is None

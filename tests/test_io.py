@@ -1,0 +1,261 @@
+"""Reading and writing image / label files: TIFF, PNG, zarr, OME-Zarr."""
+
+from __future__ import annotations
+
+import json
+
+import imageio.v3 as iio
+import numpy as np
+import pytest
+import tifffile
+
+from napari_unet.data import InputError
+from napari_unet.io import (
+    check_output,
+    create_zarr_array,
+    expand_paths,
+    is_colour,
+    open_zarr,
+    pair_files,
+    read_image,
+    read_labels,
+    stem,
+    write_image,
+    write_labels,
+)
+
+zarr = pytest.importorskip("zarr")
+
+
+def test_stem_handles_compound_suffixes():
+    assert stem("a/b.ome.zarr") == "b"
+    assert stem("x.ome.tif") == "x"
+    assert stem("7.png") == "7"
+    assert stem("vol.zarr") == "vol"
+
+
+def test_expand_paths_folders_globs_and_zarr(tmp_path):
+    for name in ("10.png", "2.png", "1.tif", "2_labels.tif", "notes.txt"):
+        (tmp_path / name).write_bytes(b"")
+    (tmp_path / "vol.zarr").mkdir()
+    (tmp_path / "sub").mkdir()
+    found = expand_paths([tmp_path], skip_suffixes=("_labels",))
+    assert [p.name for p in found] == ["1.tif", "2.png", "10.png", "vol.zarr"]  # natural order
+    assert [p.name for p in expand_paths([str(tmp_path / "*.png")])] == ["2.png", "10.png"]
+    # explicitly named files are never skipped, duplicates are dropped
+    named = expand_paths(
+        [tmp_path / "2_labels.tif", tmp_path / "2_labels.tif"], skip_suffixes=("_labels",)
+    )
+    assert [p.name for p in named] == ["2_labels.tif"]
+    with pytest.raises(InputError, match="missing.tif: no such file or folder"):
+        expand_paths([tmp_path / "missing.tif"])
+    with pytest.raises(InputError, match="unsupported image file type '.txt'"):
+        expand_paths([tmp_path / "notes.txt"])
+    with pytest.raises(InputError, match="no image files found"):
+        expand_paths([str(tmp_path / "*.jpg")])
+    with pytest.raises(InputError, match="no image files found"):
+        expand_paths([tmp_path / "sub"])
+
+
+def test_pair_files_by_stem_then_by_order(tmp_path):
+    images = [tmp_path / "a.png", tmp_path / "b.png"]
+    labels = [tmp_path / "lab" / "b.tif", tmp_path / "lab" / "a.tif"]
+    assert pair_files(images, labels) == [(images[0], labels[1]), (images[1], labels[0])]
+    other = [tmp_path / "x_mask.tif", tmp_path / "y_mask.tif"]
+    assert pair_files(images, other) == list(zip(images, other, strict=True))
+    with pytest.raises(InputError, match="2 image file\\(s\\) but 1 label file"):
+        pair_files(images, other[:1])
+
+
+def test_read_tiff_png_and_colour_handling(tmp_path):
+    grey = np.arange(30 * 40, dtype=np.uint16).reshape(30, 40)
+    tifffile.imwrite(tmp_path / "g.tif", grey)
+    np.testing.assert_array_equal(read_image(tmp_path / "g.tif"), grey)
+
+    g8 = (grey % 256).astype(np.uint8)
+    rgba = np.stack([g8, g8, g8, np.full_like(g8, 255)], axis=-1)
+    iio.imwrite(tmp_path / "grey_rgba.png", rgba)
+    out = read_image(tmp_path / "grey_rgba.png")
+    np.testing.assert_array_equal(out, g8)  # alpha dropped, R = G = B -> grey
+    assert not is_colour(out, tmp_path / "grey_rgba.png")
+
+    colour = np.stack([g8, 255 - g8, g8 // 2], axis=-1)
+    iio.imwrite(tmp_path / "c.png", colour)
+    out = read_image(tmp_path / "c.png")
+    np.testing.assert_array_equal(out, colour)
+    assert is_colour(out, tmp_path / "c.png")
+
+
+def test_unreadable_files_name_the_file(tmp_path):
+    (tmp_path / "bad.tif").write_bytes(np.random.default_rng(0).bytes(1000))
+    with pytest.raises(InputError, match=r"bad\.tif: not a readable TIFF file"):
+        read_image(tmp_path / "bad.tif")
+    (tmp_path / "bad.png").write_bytes(b"not a png")
+    with pytest.raises(InputError, match=r"bad\.png: not a readable image file"):
+        read_image(tmp_path / "bad.png")
+    with pytest.raises(InputError, match="no such file"):
+        read_image(tmp_path / "none.tif")
+    (tmp_path / "x.bmp").write_bytes(b"")
+    with pytest.raises(InputError, match="unsupported file type"):
+        read_image(tmp_path / "x.bmp")
+
+
+def test_read_labels_checks_values(tmp_path):
+    tifffile.imwrite(tmp_path / "f.tif", np.array([[0.0, 2.0], [1.0, 3.0]], np.float32))
+    labels = read_labels(tmp_path / "f.tif")
+    assert np.issubdtype(labels.dtype, np.integer) and labels.tolist() == [[0, 2], [1, 3]]
+    tifffile.imwrite(tmp_path / "h.tif", np.array([[0.5, 1.0]], np.float32))
+    with pytest.raises(InputError, match="whole numbers"):
+        read_labels(tmp_path / "h.tif")
+    tifffile.imwrite(tmp_path / "n.tif", np.array([[-1, 1]], np.int16))
+    with pytest.raises(InputError, match="negative"):
+        read_labels(tmp_path / "n.tif")
+    iio.imwrite(tmp_path / "c.png", np.random.default_rng(0).integers(0, 255, (8, 8, 3), np.uint8))
+    with pytest.raises(InputError, match="colour image cannot be a label image"):
+        read_labels(tmp_path / "c.png")
+
+
+def test_write_labels_round_trip_and_refusals(tmp_path):
+    labels = np.random.default_rng(0).integers(0, 300, (20, 30)).astype(np.uint16)
+    path = write_labels(tmp_path / "l.tif", labels)
+    np.testing.assert_array_equal(tifffile.imread(path), labels)
+    png = write_labels(tmp_path / "l.png", labels)
+    back = iio.imread(png)
+    assert back.dtype == np.uint16
+    np.testing.assert_array_equal(back, labels)
+    small = write_labels(tmp_path / "s.png", (labels % 3).astype(np.int64))
+    assert iio.imread(small).dtype == np.uint8
+
+    with pytest.raises(InputError, match="exists; pass --overwrite"):
+        write_labels(tmp_path / "l.tif", labels * 0)
+    np.testing.assert_array_equal(tifffile.imread(path), labels)  # untouched
+    write_labels(tmp_path / "l.tif", labels * 0, overwrite=True)
+    assert tifffile.imread(path).max() == 0
+    with pytest.raises(InputError, match="PNG holds one 2D plane"):
+        write_labels(tmp_path / "stack.png", np.zeros((2, 4, 4), np.uint8))
+    with pytest.raises(InputError, match="integers"):
+        write_labels(tmp_path / "f.tif", np.zeros((4, 4), np.float32))
+    probs = np.random.default_rng(1).random((2, 5, 6)).astype(np.float32)
+    np.testing.assert_array_equal(tifffile.imread(write_image(tmp_path / "p.tif", probs)), probs)
+    # no temporary files are left behind
+    assert not [p for p in tmp_path.iterdir() if p.name.startswith(".")]
+
+
+def test_check_output_refuses_inputs(tmp_path):
+    src = tmp_path / "in.zarr"
+    src.mkdir()
+    with pytest.raises(InputError, match="refusing to write over an input"):
+        check_output(src, overwrite=True, inputs=[src])
+    with pytest.raises(InputError, match="refusing to write over an input"):
+        check_output(src / "labels", overwrite=True, inputs=[src])
+    (tmp_path / "folder").mkdir()
+    with pytest.raises(InputError, match="is a folder"):
+        check_output(tmp_path / "folder", overwrite=True)
+    assert check_output(tmp_path / "new.tif") == tmp_path / "new.tif"
+
+
+def _ome(path, arrays, axes, scales, v05=False):
+    fmt = 3 if v05 else 2
+    group = zarr.open_group(str(path), mode="w", zarr_format=fmt)
+    ms = {
+        "axes": [{"name": a, "type": "space"} for a in axes],
+        "datasets": [
+            {"path": str(i), "coordinateTransformations": [{"type": "scale", "scale": s}]}
+            for i, s in enumerate(scales)
+        ],
+    }
+    if v05:
+        group.attrs["ome"] = {"version": "0.5", "multiscales": [ms]}
+    else:
+        group.attrs["multiscales"] = [{"version": "0.4", **ms}]
+    for i, a in enumerate(arrays):
+        z = group.create_array(str(i), shape=a.shape, chunks=(16, 16), dtype=a.dtype)
+        z[...] = a
+    return group
+
+
+@pytest.mark.parametrize("v05", [False, True])
+def test_open_ome_zarr_reads_level_0_lazily(tmp_path, v05):
+    import dask.array as da
+
+    full = np.arange(40 * 50, dtype=np.uint16).reshape(40, 50)
+    _ome(tmp_path / "i.ome.zarr", [full, full[::2, ::2]], "yx", [[0.5, 0.5], [1.0, 1.0]], v05)
+    img = open_zarr(tmp_path / "i.ome.zarr")
+    assert isinstance(img.array, da.Array) and img.array.chunks[0][0] == 16
+    assert img.ome and img.axes == ["y", "x"] and img.scale == [0.5, 0.5]
+    np.testing.assert_array_equal(img.array.compute(), full)
+    np.testing.assert_array_equal(read_image(tmp_path / "i.ome.zarr", lazy=False), full)
+
+
+def test_open_plain_and_bioformats2raw_zarr(tmp_path):
+    a = np.ones((20, 20), np.uint8)
+    z = zarr.create_array(str(tmp_path / "a.zarr"), shape=a.shape, dtype=a.dtype)
+    z[...] = a
+    plain = open_zarr(tmp_path / "a.zarr")
+    assert not plain.ome and plain.axes is None and plain.array.shape == (20, 20)
+    root = zarr.open_group(str(tmp_path / "b2r.zarr"), mode="w", zarr_format=2)
+    root.attrs["bioformats2raw.layout"] = 3
+    _ome(tmp_path / "b2r.zarr" / "0", [a], "yx", [[1.0, 1.0]])
+    assert open_zarr(tmp_path / "b2r.zarr").array.shape == (20, 20)
+    g = zarr.open_group(str(tmp_path / "many.zarr"), mode="w")
+    g.create_array("x", shape=(2, 2), dtype="u1")
+    g.create_array("y", shape=(2, 2), dtype="u1")
+    with pytest.raises(InputError, match="2 arrays and no OME-Zarr metadata"):
+        open_zarr(tmp_path / "many.zarr")
+    (tmp_path / "junk.zarr").mkdir()
+    (tmp_path / "junk.zarr" / ".zarray").write_text("{not json")
+    with pytest.raises(InputError, match="junk.zarr: not a readable zarr store"):
+        open_zarr(tmp_path / "junk.zarr")
+
+
+def test_create_zarr_array_writes_ome_ngff_04(tmp_path):
+    out = tmp_path / "o.ome.zarr"
+    arr = create_zarr_array(
+        out, shape=(3, 40, 50), dtype=np.uint8, chunks=(1, 16, 16), axes=["z", "y", "x"],
+        scale=[2.0, 0.5, 0.5], units={"y": "micrometer"},
+    )  # fmt: skip
+    arr[0, :16, :16] = 7
+    attrs = json.loads((out / ".zattrs").read_text())
+    ms = attrs["multiscales"][0]
+    assert ms["version"] == "0.4" and ms["datasets"][0]["path"] == "0"
+    assert [a["name"] for a in ms["axes"]] == ["z", "y", "x"]
+    assert ms["axes"][1] == {"name": "y", "type": "space", "unit": "micrometer"}
+    assert ms["datasets"][0]["coordinateTransformations"] == [
+        {"type": "scale", "scale": [2.0, 0.5, 0.5]}
+    ]
+    back = open_zarr(out)
+    assert back.array.chunks[1][0] == 16 and int(back.array[0, 0, 0]) == 7
+    with pytest.raises(InputError, match="exists"):
+        create_zarr_array(out, shape=(2, 2), dtype=np.uint8, chunks=(2, 2))
+    create_zarr_array(out, shape=(2, 2), dtype=np.uint8, chunks=(2, 2), overwrite=True)
+    assert open_zarr(out).array.shape == (2, 2)
+
+
+def test_napari_reader_opens_results_lazily(tmp_path):
+    import dask.array as da
+
+    from napari_unet.io import napari_get_reader
+
+    labels = create_zarr_array(
+        tmp_path / "a_labels.ome.zarr", shape=(40, 50), dtype=np.uint8, chunks=(16, 16),
+        axes=["y", "x"], scale=[0.5, 0.25],
+    )  # fmt: skip
+    labels[:8, :8] = 2
+    create_zarr_array(
+        tmp_path / "a_probabilities.ome.zarr", shape=(2, 40, 50), dtype=np.float32,
+        chunks=(2, 16, 16), axes=["c", "y", "x"], scale=[1.0, 0.5, 0.25],
+    )  # fmt: skip
+    reader = napari_get_reader(str(tmp_path / "a_labels.ome.zarr"))
+    data, meta, kind = reader(str(tmp_path / "a_labels.ome.zarr"))[0]
+    assert kind == "labels" and isinstance(data, da.Array)
+    assert meta == {"name": "a_labels", "scale": [0.5, 0.25]}
+    assert int(data[0, 0]) == 2
+    reader = napari_get_reader([str(tmp_path / "a_probabilities.ome.zarr")])
+    data, meta, kind = reader(str(tmp_path / "a_probabilities.ome.zarr"))[0]
+    assert kind == "image" and meta["channel_axis"] == 0 and meta["scale"] == [0.5, 0.25]
+    assert meta["name"] == ["a_probabilities 1", "a_probabilities 2"]
+    # anything else is left to napari's other readers
+    tifffile.imwrite(tmp_path / "x.tif", np.zeros((4, 4), np.uint8))
+    assert napari_get_reader(str(tmp_path / "x.tif")) is None
+    create_zarr_array(tmp_path / "raw.zarr", shape=(4, 4), dtype=np.uint8, chunks=(4, 4))
+    assert napari_get_reader(str(tmp_path / "raw.zarr")) is None
