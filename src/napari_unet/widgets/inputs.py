@@ -1,0 +1,194 @@
+"""Turn the layers the user picked into arrays, checking everything a user can get wrong.
+
+Every check raises :class:`napari_unet.data.InputError` with a message meant for the user;
+the widget shows it as a napari notification and changes nothing. No Qt; torch is not
+imported at module import (``napari_unet.data`` currently pulls it in, so it is imported
+when the first check fails).
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Any
+
+import numpy as np
+from napari.layers import Image, Labels, Layer
+
+from .options import MAX_SCRIBBLE_CLASSES, detect_label_mode
+
+
+@dataclass
+class ImageInput:
+    """The image layer as the core sees it: spatial axes (..., H, W) plus a channel axis."""
+
+    layer: Image
+    channel_axis: int | None  # axis of ``data`` holding channels (-1 for RGB), None = grey
+    in_channels: int
+    spatial_shape: tuple[int, ...]  # (..., H, W), the shape of a matching Labels layer
+    scale: tuple[float, ...]  # of the spatial axes
+    translate: tuple[float, ...]
+
+    @property
+    def name(self) -> str:
+        return self.layer.name
+
+    @property
+    def data(self) -> Any:
+        return self.layer.data
+
+    @property
+    def lead_shape(self) -> tuple[int, ...]:
+        """Shape of the non-spatial leading axes (Z, T, ...): () for a 2D image."""
+        return self.spatial_shape[:-2]
+
+
+@dataclass
+class LabelsInput:
+    """The annotation layer: its data, the label mode and K, and which planes are annotated."""
+
+    layer: Labels
+    mode: str  # "scribbles" or "instances"
+    n_classes: int  # K the annotation asks for
+    planes: list[tuple[int, ...]] = field(default_factory=list)  # annotated leading indices
+
+    @property
+    def name(self) -> str:
+        return self.layer.name
+
+    @property
+    def data(self) -> Any:
+        return self.layer.data
+
+
+def InputError(message: str) -> Exception:  # noqa: N802 - reads like the exception it makes
+    """A :class:`napari_unet.data.InputError` (imported on first use: see module docstring)."""
+    from ..data import InputError as _InputError
+
+    return _InputError(message)
+
+
+def read_image(layer: Layer | None, channel_axis: int | None) -> ImageInput:
+    """Check the image layer and work out its channel axis and spatial shape.
+
+    napari RGB(A) layers always use their last axis as channels (``channel_axis`` is then
+    ignored); otherwise ``channel_axis`` (an axis index, or None for grey) is used.
+    """
+    if layer is None:
+        raise InputError(
+            "pick an image layer (File > Open Sample > napari-unet-explorer > nuclei "
+            "gives one to try)"
+        )
+    if not isinstance(layer, Image):
+        raise InputError(
+            f"'{layer.name}' is a {type(layer).__name__} layer: the image must be an Image layer"
+        )
+    if layer.multiscale:
+        raise InputError(
+            f"'{layer.name}' is a multiscale (pyramid) image: predict it headless with "
+            "`napari-unet predict`, or add one resolution level as its own layer"
+        )
+    shape = tuple(int(s) for s in layer.data.shape)
+    scale = tuple(float(s) for s in layer.scale)
+    translate = tuple(float(t) for t in layer.translate)
+    if layer.rgb:
+        # napari's scale/translate of an RGB layer leave out the colour axis
+        return ImageInput(layer, -1, shape[-1], shape[:-1], scale, translate)
+    if channel_axis is None:
+        if len(shape) < 2:
+            raise InputError(f"'{layer.name}' must be at least 2D, got shape {shape}")
+        return ImageInput(layer, None, 1, shape, scale, translate)
+    if not 0 <= channel_axis < len(shape) - 2:
+        raise InputError(
+            f"channel axis {channel_axis} is not a leading axis of '{layer.name}' "
+            f"(shape {shape}); pick 'none' for a grey image or stack"
+        )
+    keep = [i for i in range(len(shape)) if i != channel_axis]
+    return ImageInput(
+        layer,
+        channel_axis,
+        shape[channel_axis],
+        tuple(shape[i] for i in keep),
+        tuple(scale[i] for i in keep),
+        tuple(translate[i] for i in keep),
+    )
+
+
+def read_labels(layer: Layer | None, image: ImageInput, mode: str = "auto") -> LabelsInput:
+    """Check the annotation layer against the image and find the mode, K and annotated planes.
+
+    Raises :class:`InputError` for a wrong layer type, a shape mismatch, no annotations or a
+    single class.
+    """
+    if layer is None:
+        raise InputError(
+            "pick an annotation Labels layer: paint a few strokes per class in a Labels "
+            "layer (1 = background, 2 = object, 0 = not annotated), or use instance labels"
+        )
+    if not isinstance(layer, Labels):
+        raise InputError(
+            f"'{layer.name}' is a {type(layer).__name__} layer: annotations must be a Labels layer"
+        )
+    shape = tuple(int(s) for s in layer.data.shape)
+    if shape != image.spatial_shape:
+        raise InputError(
+            f"the annotation layer '{layer.name}' has shape {shape} but the image "
+            f"'{image.name}' has spatial shape {image.spatial_shape}: they must match pixel "
+            "for pixel"
+        )
+    data = np.asarray(layer.data)
+    values = np.unique(data)
+    if values.size and values[0] < 0:
+        raise InputError(f"'{layer.name}' has negative values: labels must be >= 0")
+    nonzero = values[values != 0]
+    if nonzero.size == 0:
+        raise InputError(
+            f"'{layer.name}' has no annotations (every pixel is 0): paint at least two "
+            "classes, e.g. 1 = background and 2 = nucleus"
+        )
+    if mode == "auto":
+        mode = detect_label_mode(values)
+    if mode == "scribbles":
+        n_classes = int(nonzero.max())
+        if nonzero.size < 2:
+            raise InputError(
+                f"'{layer.name}' has only one class (value {int(nonzero[0])}): paint at least "
+                "two classes, e.g. 1 = background and 2 = nucleus"
+            )
+        if n_classes > MAX_SCRIBBLE_CLASSES:
+            raise InputError(
+                f"'{layer.name}' uses class values up to {n_classes}: is it an instance "
+                "layer? Choose label mode 'instances'"
+            )
+    elif mode == "instances":
+        n_classes = 2
+        if values[0] != 0:
+            raise InputError(
+                f"'{layer.name}' has no background (no pixel is 0): instance labels need "
+                "0 = background around the cells"
+            )
+    else:
+        raise InputError(f"unknown label mode {mode!r}")
+    lead = shape[:-2]
+    if lead:
+        planes = [idx for idx in np.ndindex(*lead) if np.any(data[idx])]
+    else:
+        planes = [()]
+    return LabelsInput(layer, mode, n_classes, planes)
+
+
+def image_plane(image: ImageInput, index: tuple[int, ...]) -> np.ndarray:
+    """One 2D plane (C, H, W) of the image at the leading index ``index`` (a copy)."""
+    data = image.data
+    if image.channel_axis is None:
+        return np.array(data[index], dtype=None)[None]
+    if image.channel_axis == -1:
+        plane = np.array(data[index])
+        return np.moveaxis(plane, -1, 0)
+    # insert a full slice at the channel axis into the leading index
+    full = list(index)
+    full.insert(image.channel_axis, slice(None))
+    return np.array(data[tuple(full)])
+
+
+def plane_shape(image: ImageInput) -> tuple[int, int]:
+    return image.spatial_shape[-2], image.spatial_shape[-1]

@@ -1,0 +1,270 @@
+"""Turn core results into napari layers: add or update by a stable name, never touch others.
+
+Every layer the widget writes carries ``metadata["napari_unet"] = <its stable name>``. A
+run updates the layer that carries the marker *and* still has that name (so a user's own
+layer called "segmentation", or a duplicated/renamed result, is never overwritten), or adds
+a new one. Results have the image's full spatial shape (..., H, W) and the image layer's
+scale and translate, so they overlay it; the class axis k of a_k(x) and p_k(x) comes first
+(napari aligns trailing axes) and becomes a slider.
+"""
+
+from __future__ import annotations
+
+import re
+from typing import Any
+
+import numpy as np
+from napari.layers import Image, Labels, Layer
+from napari.utils import Colormap
+
+from .inputs import ImageInput
+
+MARKER = "napari_unet"
+
+# the stable names (the paper's notation where there is one)
+LOGITS = "a_k(x)"
+PROBABILITIES = "p_k(x)"
+WEIGHTS = "w(x)"
+LOSS = "loss(x)"
+SEGMENTATION = "segmentation"
+INSTANCES = "instances"
+ACTIVATIONS = "activations: "  # + level name, e.g. "activations: encoder.0"
+
+OUTPUT_NAMES = (LOGITS, PROBABILITIES, WEIGHTS, LOSS, SEGMENTATION, INSTANCES)
+
+
+def _owns(layer: Layer, name: str) -> bool:
+    """The layer carries our marker for ``name`` and still has that name, or the name napari
+    gave it because a user layer already had it ("segmentation [1]"). A duplicate
+    ("segmentation copy") or a renamed result belongs to the user."""
+    if layer.metadata.get(MARKER) != name:
+        return False
+    return (
+        layer.name == name or re.fullmatch(re.escape(name) + r" \[\d+\]", layer.name) is not None
+    )
+
+
+def is_output(layer: Layer) -> bool:
+    """True for a layer this plugin wrote and still owns."""
+    marker = layer.metadata.get(MARKER)
+    return isinstance(marker, str) and _owns(layer, marker)
+
+
+def find_output(viewer: Any, name: str) -> Layer | None:
+    """The layer holding the result ``name`` (exact name first), or None."""
+    owned = [layer for layer in viewer.layers if _owns(layer, name)]
+    owned.sort(key=lambda layer: layer.name != name)
+    return owned[0] if owned else None
+
+
+def _placement(image: ImageInput, extra_axes: int) -> dict[str, tuple[float, ...]]:
+    """scale/translate for a layer of shape (extra..., *image.spatial_shape)."""
+    return {
+        "scale": (1.0,) * extra_axes + tuple(image.scale),
+        "translate": (0.0,) * extra_axes + tuple(image.translate),
+    }
+
+
+def output_array(
+    viewer: Any, name: str, shape: tuple[int, ...], dtype: Any, source: str
+) -> np.ndarray:
+    """The array to write results into: the existing layer's data if it has this shape,
+    dtype and source image (so predicting one plane keeps the other planes), else zeros."""
+    layer = find_output(viewer, name)
+    if layer is not None:
+        data = layer.data
+        if (
+            isinstance(data, np.ndarray)
+            and data.shape == tuple(shape)
+            and data.dtype == np.dtype(dtype)
+            and layer.metadata.get("source") == source
+        ):
+            return data
+    return np.zeros(shape, dtype)
+
+
+def set_image(
+    viewer: Any,
+    name: str,
+    data: np.ndarray,
+    image: ImageInput,
+    *,
+    extra_axes: int = 0,
+    contrast_limits: tuple[float, float] | None = None,
+    **kwargs: Any,
+) -> Image:
+    """Add the Image layer ``name`` or update it in place (same layer object)."""
+    placement = _placement(image, extra_axes)
+    limits = contrast_limits or _limits(data)
+    layer = find_output(viewer, name)
+    if layer is not None and not isinstance(layer, Image):
+        layer = None
+    meta = {MARKER: name, "source": image.name}
+    if layer is None:
+        layer = viewer.add_image(
+            data,
+            name=name,
+            metadata=meta,
+            contrast_limits=limits,
+            **placement,
+            **kwargs,
+        )
+        return layer
+    if layer.data is not data or layer.ndim != data.ndim:
+        layer.data = data
+    else:
+        layer.refresh()
+    layer.scale, layer.translate = placement["scale"], placement["translate"]
+    layer.contrast_limits_range = limits
+    layer.contrast_limits = limits
+    layer.metadata.update(meta)
+    return layer
+
+
+def set_labels(
+    viewer: Any,
+    name: str,
+    data: np.ndarray,
+    image: ImageInput,
+    *,
+    like: Labels | None = None,
+    **kwargs: Any,
+) -> Labels:
+    """Add the Labels layer ``name`` or update it in place (same layer object).
+
+    ``like``: the annotation layer whose colours the result should reuse, so that class c
+    has the same colour in the annotation and in the segmentation.
+    """
+    placement = _placement(image, 0)
+    layer = find_output(viewer, name)
+    if layer is not None and not isinstance(layer, Labels):
+        layer = None
+    meta = {MARKER: name, "source": image.name}
+    if layer is None:
+        layer = viewer.add_labels(data, name=name, metadata=meta, **placement, **kwargs)
+    else:
+        if layer.data is not data:
+            layer.data = data
+        else:
+            layer.refresh()
+        layer.scale, layer.translate = placement["scale"], placement["translate"]
+        layer.metadata.update(meta)
+    if like is not None:
+        try:
+            layer.colormap = like.colormap
+        except Exception:  # noqa: BLE001 - colours are cosmetic; keep napari's default
+            pass
+    return layer
+
+
+def set_activations(
+    viewer: Any,
+    level: str,
+    channels: np.ndarray,
+    image: ImageInput,
+    *,
+    level_scale: float,
+    level_translate: tuple[float, float],
+    plane_index: tuple[int, ...],
+    offset: tuple[int, int] = (0, 0),
+) -> Image:
+    """Show one level's channels (C, h, w) over the input plane they were computed from.
+
+    ``level_scale``/``level_translate`` place the level on the input crop (in pixels),
+    ``offset`` is the crop's top-left corner in the plane and ``plane_index`` the plane in
+    a stack: the layer is (C, 1.., h, w) placed on that plane only.
+    """
+    name = ACTIVATIONS + level
+    lead = len(plane_index)
+    data = channels.reshape(channels.shape[0], *(1,) * lead, *channels.shape[-2:])
+    sy, sx = image.scale[-2:]
+    ty0, tx0 = image.translate[-2:]
+    scale = (1.0, *image.scale[:-2], level_scale * sy, level_scale * sx)
+    translate = (
+        0.0,
+        *(
+            t + i * s
+            for t, i, s in zip(image.translate[:-2], plane_index, image.scale[:-2], strict=True)
+        ),
+        ty0 + (offset[0] + level_translate[0]) * sy,
+        tx0 + (offset[1] + level_translate[1]) * sx,
+    )
+    limits = robust_limits(data)
+    layer = find_output(viewer, name)
+    meta = {MARKER: name, "source": image.name}
+    if layer is None or not isinstance(layer, Image):
+        return viewer.add_image(
+            data,
+            name=name,
+            metadata=meta,
+            scale=scale,
+            translate=translate,
+            colormap="magma",
+            contrast_limits=limits,
+            blending="additive",
+        )
+    layer.data = data
+    layer.scale, layer.translate = scale, translate
+    layer.contrast_limits_range = limits
+    layer.contrast_limits = limits
+    layer.metadata.update(meta)
+    return layer
+
+
+def class_colormap(rgba: Any, k: int) -> Colormap:
+    """Black -> the class colour: p_k(x) of class k drawn in the annotation's colour."""
+    r, g, b = (float(c) for c in np.asarray(rgba, dtype=float)[:3])
+    if r + g + b < 0.3:  # a dark class colour would be invisible: use white
+        r = g = b = 1.0
+    return Colormap([[0.0, 0.0, 0.0, 1.0], [r, g, b, 1.0]], name=f"p_{k + 1}(x) colour")
+
+
+def class_index_shown(viewer: Any, layer: Layer) -> int:
+    """The class k whose p_k(x) the viewer currently shows (the slider of the first axis)."""
+    axis = viewer.dims.ndim - layer.ndim
+    step = viewer.dims.current_step[axis] if 0 <= axis < viewer.dims.ndim else 0
+    return int(np.clip(step, 0, layer.data.shape[0] - 1))
+
+
+def recolour_probabilities(viewer: Any) -> None:
+    """Colour p_k(x) with the colour of class k (value k + 1) in the annotation layer."""
+    layer = find_output(viewer, PROBABILITIES)
+    if layer is None:
+        return
+    colours = layer.metadata.get("class_colors")
+    if not colours:
+        return
+    k = class_index_shown(viewer, layer)
+    if layer.metadata.get("shown_class") == k:
+        return
+    layer.colormap = class_colormap(colours[min(k, len(colours) - 1)], k)
+    layer.metadata["shown_class"] = k
+
+
+def _limits(data: np.ndarray) -> tuple[float, float]:
+    """Contrast limits from finite values; never a zero-width range."""
+    finite = data[np.isfinite(data)] if data.dtype.kind == "f" else data
+    if finite.size == 0:
+        return (0.0, 1.0)
+    lo, hi = float(finite.min()), float(finite.max())
+    if hi <= lo:
+        hi = lo + 1.0
+    return (lo, hi)
+
+
+def robust_limits(data: np.ndarray) -> tuple[float, float]:
+    """(min, 99.5th percentile): a few very strong responses do not darken the rest."""
+    lo, hi = _limits(data)
+    finite = data[np.isfinite(data)]
+    if finite.size:
+        p = float(np.percentile(finite, 99.5))
+        if p > lo:
+            hi = p
+    return (lo, hi)
+
+
+def symmetric_limits(data: np.ndarray) -> tuple[float, float]:
+    """(-m, m) with m = max |a|: a diverging colour map centred on a_k(x) = 0."""
+    m = float(np.nanmax(np.abs(data))) if data.size else 1.0
+    m = m if np.isfinite(m) and m > 0 else 1.0
+    return (-m, m)

@@ -1,0 +1,94 @@
+"""The choices the widget offers: model presets, label modes, and how a model is described.
+
+Pure Python (no Qt, no torch), so it is cheap to import and easy to test.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+import numpy as np
+
+from ..presets import PRESETS
+
+
+def preset_label(name: str) -> str:
+    """'tiny (depth 3, base 8, batch norm)': a preset of :mod:`napari_unet.presets`."""
+    cfg = PRESETS[name]
+    bn = ", batch norm" if cfg.get("batch_norm") else ""
+    return f"{name} (depth {cfg['depth']}, base {cfg['base_channels']}{bn})"
+
+
+def preset_choices() -> list[tuple[str, str]]:
+    """(label, preset name) for the preset combo box. All presets use the paper's valid
+    convolutions (exact overlap-tile); the small ones add batch normalisation, which makes
+    the short runs of interactive training converge much faster (DESIGN.md)."""
+    return [(preset_label(name), name) for name in PRESETS]
+
+
+NEW_MODEL = "New U-Net"
+FROM_FILE = "From file..."
+PRETRAINED_PREFIX = "Pretrained: "
+
+LABEL_MODES = ("auto", "scribbles", "instances")
+#: auto mode: a Labels layer with more distinct non-zero values than this, or any value
+#: above it, holds instance ids (one per cell); otherwise it holds class values (scribbles).
+INSTANCE_ID_THRESHOLD = 10
+#: scribble class values above this are almost certainly instance ids picked in the wrong mode
+MAX_SCRIBBLE_CLASSES = 50
+
+PREDICT_SCOPES = ("current plane", "whole stack")
+
+
+def model_sources(pretrained: list[str]) -> list[str]:
+    """The model source choices: a new U-Net, each bundled model, a model file."""
+    return [NEW_MODEL, *(PRETRAINED_PREFIX + name for name in pretrained), FROM_FILE]
+
+
+def detect_label_mode(values: np.ndarray) -> str:
+    """'instances' if the layer holds more than :data:`INSTANCE_ID_THRESHOLD` distinct
+    non-zero values or a value above it (cell ids), else 'scribbles' (class values).
+
+    ``values`` are the distinct values of the layer (``np.unique`` of its data). A few
+    cells numbered 1..n are indistinguishable from n classes: pick the mode by hand then.
+    """
+    values = np.asarray(values)
+    nonzero = values[values != 0]
+    if nonzero.size > INSTANCE_ID_THRESHOLD or (
+        nonzero.size and nonzero.max() > INSTANCE_ID_THRESHOLD
+    ):
+        return "instances"
+    return "scribbles"
+
+
+def describe_model(model: Any) -> str:
+    """One or two lines about a model: architecture, classes, source, training so far."""
+    if model is None:
+        return "No model yet: Train creates one from the source above."
+    cfg = model.config()
+    meta = model.metadata or {}
+    bn = ", batch norm" if cfg["batch_norm"] else ""
+    names = meta.get("class_names") or []
+    classes = f"{cfg['n_classes']} classes" + (f" ({', '.join(names)})" if names else "")
+    head = (
+        f"U-Net depth {cfg['depth']}, base {cfg['base_channels']}, {cfg['padding']}{bn}; "
+        f"{cfg['in_channels']} input channel(s) -> {classes}"
+    )
+    history = meta.get("training") or []
+    steps = sum(int(h.get("steps_done") or 0) for h in history)
+    if history:
+        last = history[-1].get("final_loss")
+        loss = f", last loss {last:.3g}" if isinstance(last, float) else ""
+        trained = f"trained {steps} steps in {len(history)} run(s){loss}"
+        images = sorted({img for h in history for img in h.get("images", [])})
+        if images and not meta.get("trained_on"):
+            shown = ", ".join(images[:3]) + (", ..." if len(images) > 3 else "")
+            trained += f" on {shown}"
+    else:
+        trained = "untrained"
+    source = meta.get("source", "new")
+    mode = meta.get("label_mode")
+    text = f"{head}\nsource: {source}; {trained}" + (f"; {mode} mode" if mode else "")
+    if meta.get("trained_on"):
+        text += f"\noriginally trained on {meta['trained_on']}"
+    return text

@@ -1,0 +1,348 @@
+"""The long-running work of the widget, as generators run in napari thread workers.
+
+Each job is a plain generator that yields small event objects (progress, a refreshed
+prediction, a notice) and returns a :class:`JobDone`. It never touches a layer: the widget
+applies the events in the main thread. A job stops between two steps (or planes) when its
+``cancel`` event is set, finishing cleanly so the model stays usable. torch's grad mode is
+thread-local, so the core sets it inside the worker thread (``torch.enable_grad`` in
+training, ``torch.inference_mode`` in prediction).
+"""
+
+from __future__ import annotations
+
+import threading
+import time
+from collections.abc import Callable, Generator, Sequence
+from dataclasses import dataclass, field
+from typing import Any
+
+import numpy as np
+
+Index = tuple[int, ...]
+Region = tuple[int, int, int, int]  # y0, y1, x0, x1 within a plane
+
+
+class JobFailed(Exception):
+    """A job raised a RuntimeError (torch's usual error type, and the core's
+    ``TrainingDiverged``). superqt's GeneratorWorker treats a RuntimeError as "the worker was
+    deleted" and drops it silently (no ``errored``, no ``finished``), so :func:`guarded`
+    re-raises it as this; the original is ``__cause__``."""
+
+
+def guarded(job: Callable[..., Generator[Any, None, Any]]) -> Callable[..., Generator]:
+    """Wrap a job generator so that every error reaches the worker's ``errored`` signal."""
+
+    def run(*args: Any, **kwargs: Any) -> Generator[Any, None, Any]:
+        try:
+            return (yield from job(*args, **kwargs))
+        except RuntimeError as err:
+            raise JobFailed(str(err)) from err
+
+    run.__name__ = run.__qualname__ = getattr(job, "__name__", "job")
+    return run
+
+
+# ------------------------------------------------------------------------------- events
+@dataclass
+class Notice:
+    """Something the user should know (shown as a napari info notification)."""
+
+    message: str
+
+
+@dataclass
+class WeightsReady:
+    """w(x) of the training planes (0 where not annotated), known before the first step."""
+
+    planes: list[Index]
+    weights: list[np.ndarray]
+
+
+@dataclass
+class PlaneResult:
+    """The prediction of one plane (or of a region of it during a live refresh)."""
+
+    index: Index
+    region: Region
+    probabilities: np.ndarray  # (K, h, w) p_k(x)
+    labels: np.ndarray  # (h, w) class values k + 1
+    logits: np.ndarray | None = None  # (K, h, w) a_k(x)
+    instances: np.ndarray | None = None  # (h, w) uint32, ids unique within the plane
+    weight: np.ndarray | None = None  # (h, w) w(x), 0 where not annotated
+    loss: np.ndarray | None = None  # (h, w) -w(x) log p_l(x)(x), 0 where not annotated
+    live: bool = False  # a refresh during training (only p_k(x) and segmentation)
+
+
+@dataclass
+class ActivationResult:
+    level: str
+    channels: np.ndarray  # (C, h, w)
+    scale: float
+    translate: tuple[float, float]
+    index: Index
+    offset: tuple[int, int]
+
+
+@dataclass
+class JobDone:
+    kind: str  # "train", "predict", "activations"
+    cancelled: bool = False
+    steps: int = 0
+    seconds: float = 0.0
+    extra: dict[str, Any] = field(default_factory=dict)
+
+
+@dataclass
+class LiveView:
+    """Which plane (and region of it) the live refresh during training predicts."""
+
+    index: Index
+    region: Region
+
+
+@dataclass
+class AnnotationSettings:
+    """How annotations become targets and weights (the same for training and w(x), loss(x))."""
+
+    mode: str  # "scribbles" | "instances"
+    use_weight_map: bool = True
+    w0: float = 10.0
+    sigma: float = 5.0
+    class_balance: bool = False
+
+
+# ------------------------------------------------------------------------------- helpers
+def view_region(shape: tuple[int, int], center: tuple[float, float], max_side: int) -> Region:
+    """A window of at most ``max_side`` per side centred (as far as possible) on ``center``."""
+    region = []
+    for n, c in zip(shape, center, strict=True):
+        side = min(n, max_side)
+        start = int(np.clip(round(c - side / 2), 0, n - side))
+        region += [start, start + side]
+    return tuple(region)  # type: ignore[return-value]
+
+
+def _crop(a: np.ndarray, region: Region) -> np.ndarray:
+    y0, y1, x0, x1 = region
+    return a[..., y0:y1, x0:x1]
+
+
+def _prepare(
+    model: Any,
+    plane: np.ndarray,
+    labels: np.ndarray,
+    ann: AnnotationSettings,
+    name: str,
+) -> Any:
+    from ..data import prepare_sample
+
+    return prepare_sample(
+        plane,
+        labels,
+        mode=ann.mode,
+        in_channels=model.in_channels,
+        channel_axis=0,
+        normalization=model.metadata.get("normalization"),
+        use_weight_map=ann.use_weight_map,
+        w0=ann.w0,
+        sigma=ann.sigma,
+        class_balance=ann.class_balance,
+        name=name,
+    )
+
+
+def _shown_weight(sample: Any) -> np.ndarray:
+    from ..softmax_energy import IGNORE_INDEX
+
+    return np.where(sample.target != IGNORE_INDEX, sample.weight, 0.0).astype(np.float32)
+
+
+def _predict_plane(model: Any, normalized: np.ndarray, device: str) -> Any:
+    from ..tiling import predict_tiled
+
+    return predict_tiled(model, normalized, channel_axis=0, normalize_input=False, device=device)
+
+
+def _loss_map(logits: np.ndarray, sample: Any) -> np.ndarray:
+    """-w(x) log p_{l(x)}(x) on annotated pixels, 0 elsewhere (energy.pixel_loss)."""
+    import torch
+
+    from ..softmax_energy import pixel_loss
+
+    with torch.inference_mode():
+        loss = pixel_loss(
+            torch.from_numpy(logits)[None],
+            torch.from_numpy(sample.target)[None],
+            torch.from_numpy(sample.weight)[None],
+        )[0]
+    return loss.numpy().astype(np.float32)
+
+
+# ------------------------------------------------------------------------------- training
+@dataclass
+class TrainingPlane:
+    index: Index
+    image: np.ndarray  # (C, H, W), a copy taken in the main thread
+    labels: np.ndarray  # (H, W), a copy
+
+
+def train_job(
+    model: Any,
+    planes: Sequence[TrainingPlane],
+    n_classes: int,
+    ann: AnnotationSettings,
+    config: Any,
+    cancel: threading.Event,
+    live_view: Callable[[], LiveView | None],
+    read_plane: Callable[[Index], np.ndarray],
+    *,
+    image_name: str = "",
+    refresh_seconds: float = 2.0,
+) -> Generator[Any, None, JobDone]:
+    """Prepare the samples, fit the head to the classes, train; refresh the live view.
+
+    Yields :class:`Notice`, :class:`WeightsReady`, the core's ``Progress`` after every step
+    and a live :class:`PlaneResult` every ``refresh_seconds`` (at most ~20 % of the time is
+    spent on refreshes) and after the last step.
+    """
+    from ..data import normalize
+    from ..training import train
+
+    t0 = time.perf_counter()
+    if model.n_classes != n_classes:
+        old = model.n_classes
+        model.replace_head(n_classes)
+        yield Notice(
+            f"the model had {old} classes, the annotations need {n_classes}: it got a new, "
+            "untrained output layer (the rest of the network is kept)"
+        )
+    if ann.mode == "instances" and ann.use_weight_map:
+        # the recipe of w(x), so that fine-tuning can reuse it (as the bundled models do)
+        model.metadata["weight_map"] = {
+            "w0": ann.w0,
+            "sigma": ann.sigma,
+            "class_balance": ann.class_balance,
+        }
+    samples = []
+    for p in planes:
+        name = image_name + (f"[{', '.join(map(str, p.index))}]" if p.index else "")
+        samples.append(_prepare(model, p.image, p.labels, ann, name))
+        if cancel.is_set():
+            return JobDone("train", cancelled=True, seconds=time.perf_counter() - t0)
+    yield WeightsReady([p.index for p in planes], [_shown_weight(s) for s in samples])
+    by_index = {p.index: s for p, s in zip(planes, samples, strict=True)}
+
+    def refresh() -> PlaneResult | None:
+        view = live_view()
+        if view is None:
+            return None
+        sample = by_index.get(view.index)
+        if sample is not None:
+            plane = sample.image
+        else:
+            plane = normalize(read_plane(view.index), model.metadata.get("normalization"))
+        pred = _predict_plane(model, _crop(plane, view.region), config.device)
+        return PlaneResult(view.index, view.region, pred.probabilities, pred.labels, live=True)
+
+    gen = train(model, samples, config, description=f"napari widget, {ann.mode}")
+    steps = 0
+    last_refresh, refresh_cost = time.perf_counter(), 0.0
+    cancelled = False
+    try:
+        for progress in gen:
+            steps = progress.step
+            yield progress
+            if cancel.is_set():
+                cancelled = True
+                break
+            now = time.perf_counter()
+            if progress.step < progress.steps and now - last_refresh >= max(
+                refresh_seconds, 4 * refresh_cost
+            ):
+                result = refresh()
+                refresh_cost = time.perf_counter() - now
+                last_refresh = time.perf_counter()
+                if result is not None:
+                    yield result
+                if cancel.is_set():
+                    cancelled = True
+                    break
+    finally:
+        gen.close()  # model.eval() and the training record, in this thread
+    if not cancelled:
+        result = refresh()
+        if result is not None:
+            yield result
+    return JobDone("train", cancelled=cancelled, steps=steps, seconds=time.perf_counter() - t0)
+
+
+# ------------------------------------------------------------------------------- prediction
+def predict_job(
+    model: Any,
+    indices: Sequence[Index],
+    read_plane: Callable[[Index], np.ndarray],
+    read_labels: Callable[[Index], np.ndarray] | None,
+    ann: AnnotationSettings | None,
+    device: str,
+    cancel: threading.Event,
+    *,
+    with_instances: bool = False,
+) -> Generator[PlaneResult, None, JobDone]:
+    """Overlap-tile prediction plane by plane: a_k(x), p_k(x), labels, instances, and where
+    the plane is annotated, w(x) and the per-pixel loss of the current model."""
+    from ..data import InputError, normalize
+    from ..instances import instances_from_prediction
+
+    t0 = time.perf_counter()
+    norm = model.metadata.get("normalization")
+    for n, index in enumerate(indices):
+        if cancel.is_set():
+            return JobDone("predict", cancelled=True, steps=n, seconds=time.perf_counter() - t0)
+        plane = read_plane(index)
+        normalized = normalize(plane.astype(np.float32, copy=False), norm)
+        pred = _predict_plane(model, normalized, device)
+        h, w = plane.shape[-2:]
+        result = PlaneResult(index, (0, h, 0, w), pred.probabilities, pred.labels, pred.logits)
+        if with_instances and pred.probabilities.shape[0] >= 2:
+            result.instances = instances_from_prediction(pred.probabilities[1])
+        if read_labels is not None and ann is not None:
+            labels = read_labels(index)
+            if np.any(labels):
+                try:
+                    sample = _prepare(model, plane, labels, ann, "")
+                except InputError:
+                    sample = None  # e.g. a class the model does not have: no loss to show
+                if sample is not None and int(sample.target.max()) < pred.logits.shape[0]:
+                    result.weight = _shown_weight(sample)
+                    result.loss = _loss_map(pred.logits, sample)
+        yield result
+    return JobDone("predict", steps=len(indices), seconds=time.perf_counter() - t0)
+
+
+def activations_job(
+    model: Any,
+    plane: np.ndarray,
+    index: Index,
+    region: Region,
+    level: str,
+    device: str,
+) -> ActivationResult:
+    """Capture one level's channels for a region of a plane (the plane is normalised whole,
+    then cropped, so the colours match the prediction)."""
+    from ..activations import capture_activations
+    from ..data import normalize
+
+    normalized = normalize(
+        plane.astype(np.float32, copy=False), model.metadata.get("normalization")
+    )
+    acts = capture_activations(
+        model,
+        np.ascontiguousarray(_crop(normalized, region)),
+        [level],
+        channel_axis=0,
+        normalize_input=False,
+        device=device,
+    )[level]
+    return ActivationResult(
+        level, acts.channels, acts.scale, acts.translate, index, (region[0], region[2])
+    )

@@ -1,0 +1,355 @@
+"""The U-Net dock widget in a real napari viewer (pytest-qt; pytest-xvfb gives a display).
+
+The widget is created through the plugin manifest, trains on a crop of the real stardist
+nuclei image through its thread worker, and writes layers that are checked against values
+computed here independently (softmax, argmax, the per-pixel loss).
+"""
+
+from __future__ import annotations
+
+import time
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+pytest.importorskip("napari")
+pytest.importorskip("pytestqt")
+
+SHARED = Path(__file__).resolve().parents[2] / "shared" / "data" / "stardist_nuclei"
+CROP = (slice(40, 168), slice(200, 328))  # 128 x 128, with both scribble classes
+
+
+@pytest.fixture(scope="module")
+def nuclei() -> dict[str, np.ndarray]:
+    if not (SHARED / "image.tif").is_file():
+        pytest.skip(f"shared data not found at {SHARED}")
+    import tifffile
+
+    from napari_unet._sample_data import load_nuclei
+
+    scribbles = load_nuclei()["scribbles"]
+    return {
+        "image": tifffile.imread(SHARED / "image.tif")[CROP],
+        "instances": tifffile.imread(SHARED / "labels.tif")[CROP],
+        "scribbles": scribbles[CROP],
+    }
+
+
+def fast_settings(widget, steps: int = 3) -> None:
+    """Small, quick training settings (2 shared CPU cores)."""
+    widget.steps.value = steps
+    widget.tile_size.value = 32
+    widget.batch_size.value = 1
+    widget.augment.value = False
+
+
+@pytest.fixture
+def setup(make_napari_viewer, nuclei):
+    """A viewer with the crop as 'crop' (scaled and shifted) + 'crop scribbles', and the
+    widget docked through the manifest."""
+    viewer = make_napari_viewer()
+    dock, widget = viewer.window.add_plugin_dock_widget("napari-unet-explorer", "U-Net")
+    viewer.add_image(nuclei["image"], name="crop", scale=(0.5, 0.5), translate=(3.0, -2.0))
+    viewer.add_labels(
+        nuclei["scribbles"], name="crop scribbles", scale=(0.5, 0.5), translate=(3.0, -2.0)
+    )
+    widget.image_layer.value = viewer.layers["crop"]
+    widget.labels_layer.value = viewer.layers["crop scribbles"]
+    fast_settings(widget)
+    return viewer, widget
+
+
+def wait_idle(qtbot, widget, timeout: float = 120) -> None:
+    qtbot.waitUntil(lambda: not widget.busy, timeout=int(timeout * 1000))
+
+
+def softmax(a: np.ndarray) -> np.ndarray:
+    e = np.exp(a - a.max(axis=0, keepdims=True))
+    return e / e.sum(axis=0, keepdims=True)
+
+
+def test_created_through_manifest_with_the_sample(make_napari_viewer) -> None:
+    from napari_unet.widgets.unet_widget import UNetWidget
+
+    viewer = make_napari_viewer()
+    viewer.open_sample("napari-unet-explorer", "nuclei")
+    assert [layer.name for layer in viewer.layers] == ["nuclei", "scribbles", "nuclei instances"]
+    _, widget = viewer.window.add_plugin_dock_widget("napari-unet-explorer", "U-Net")
+    assert isinstance(widget, UNetWidget)
+    assert widget.image_layer.value is viewer.layers["nuclei"]
+    assert widget.labels_layer.value is viewer.layers["scribbles"]
+    # only images are offered as the image, only Labels as annotations
+    assert [c.name for c in widget.image_layer.choices] == ["nuclei"]
+    assert {c.name for c in widget.labels_layer.choices if c is not None} == {
+        "scribbles",
+        "nuclei instances",
+    }
+    assert "classes 1, 2" in widget.data_info.value
+    widget.labels_layer.value = viewer.layers["nuclei instances"]
+    assert widget.data_info.value.startswith("instances: 125 objects")
+
+
+def test_train_then_predict_writes_the_layers(setup, qtbot, nuclei) -> None:
+    viewer, widget = setup
+    user = {layer.name: np.array(layer.data, copy=True) for layer in viewer.layers}
+    widget.train()
+    assert widget.busy
+    wait_idle(qtbot, widget)
+    assert widget.status.value.startswith("trained 3 steps"), widget.status.value
+    assert widget.loss_plot.steps == [1, 2, 3]
+    assert widget.model.metadata["training"][-1]["steps_done"] == 3
+    assert widget.progress_bar.value == 3
+
+    # training wrote w(x) and a live refresh of p_k(x) and the segmentation
+    names = [layer.name for layer in viewer.layers]
+    assert names[:2] == ["crop", "crop scribbles"]
+    assert set(names[2:]) == {"w(x)", "p_k(x)", "segmentation"}
+    w = viewer.layers["w(x)"].data
+    annotated = nuclei["scribbles"] > 0
+    assert w.shape == (128, 128) and w.dtype == np.float32
+    np.testing.assert_array_equal(w, annotated.astype(np.float32))  # no class balance, no w0
+
+    widget.predict()
+    wait_idle(qtbot, widget)
+    assert set(layer.name for layer in viewer.layers) == {
+        "crop",
+        "crop scribbles",
+        "w(x)",
+        "p_k(x)",
+        "segmentation",
+        "a_k(x)",
+        "loss(x)",
+    }
+    a = viewer.layers["a_k(x)"].data.copy()
+    p = viewer.layers["p_k(x)"].data
+    seg = viewer.layers["segmentation"].data
+    loss = viewer.layers["loss(x)"].data
+    assert a.shape == p.shape == (2, 128, 128) and a.dtype == p.dtype == np.float32
+    assert seg.shape == (128, 128) and seg.dtype == np.uint8
+    assert loss.shape == (128, 128) and loss.dtype == np.float32
+    np.testing.assert_allclose(p, softmax(a.astype(np.float64)), atol=1e-5)
+    np.testing.assert_array_equal(seg, a.argmax(axis=0) + 1)
+    target = nuclei["scribbles"].astype(int) - 1
+    rows, cols = np.nonzero(annotated)
+    expected = -np.log(softmax(a.astype(np.float64))[target[rows, cols], rows, cols])
+    np.testing.assert_allclose(loss[rows, cols], expected, rtol=1e-4, atol=1e-5)
+    assert np.all(loss[~annotated] == 0)
+    # results overlay the image: its scale and translate, the class axis first
+    assert tuple(viewer.layers["p_k(x)"].scale) == (1.0, 0.5, 0.5)
+    assert tuple(viewer.layers["p_k(x)"].translate) == (0.0, 3.0, -2.0)
+    assert tuple(viewer.layers["segmentation"].translate) == (3.0, -2.0)
+    # the user's layers are untouched
+    for name, data in user.items():
+        np.testing.assert_array_equal(viewer.layers[name].data, data)
+
+    # predicting again updates the same layers in place
+    before = {layer.name: layer for layer in viewer.layers}
+    widget.model.head.bias.data += 5.0  # change the model so the results must change
+    widget.predict()
+    wait_idle(qtbot, widget)
+    assert len(viewer.layers) == len(before)
+    for layer in viewer.layers:
+        assert layer is before[layer.name]
+    a2 = viewer.layers["a_k(x)"].data
+    np.testing.assert_allclose(a2, a + 5.0, atol=1e-4)
+
+
+def test_cancel_is_quick_and_the_event_loop_keeps_running(setup, qtbot) -> None:
+    from qtpy.QtCore import QTimer
+
+    viewer, widget = setup
+    widget.steps.value = 100_000
+    ticks: list[float] = []
+    timer = QTimer()
+    timer.timeout.connect(lambda: ticks.append(time.perf_counter()))
+    timer.start(20)
+    widget.train()
+    started = time.perf_counter()
+    qtbot.waitUntil(lambda: len(widget.loss_plot.steps) >= 3, timeout=60_000)
+    qtbot.wait(500)
+    running = time.perf_counter() - started
+    t0 = time.perf_counter()
+    widget.cancel()
+    wait_idle(qtbot, widget, timeout=5)
+    stop_time = time.perf_counter() - t0
+    timer.stop()
+    assert stop_time < 5.0
+    # the Qt event loop ran the timer all along: no freeze while training
+    during = np.array([t for t in ticks if started <= t <= t0])
+    assert len(during) >= 0.25 * running / 0.02, (len(during), running)
+    assert np.diff(during).max() < 1.0
+    # the model is usable and records the steps it made
+    steps = widget.model.metadata["training"][-1]["steps_done"]
+    assert 3 <= steps < 100_000
+    assert not widget.model.training
+    assert "cancelled" in widget.status.value
+    assert widget.train_button.enabled and not widget.cancel_button.enabled
+    widget.predict()
+    wait_idle(qtbot, widget)
+    assert viewer.layers["a_k(x)"].data.shape == (2, 128, 128)
+
+
+def test_instances_mode_weight_map_and_instances_layer(make_napari_viewer, qtbot, nuclei) -> None:
+    from napari_unet.weight_maps import weight_map
+
+    viewer = make_napari_viewer()
+    _, widget = viewer.window.add_plugin_dock_widget("napari-unet-explorer", "U-Net")
+    viewer.add_image(nuclei["image"], name="crop")
+    viewer.add_labels(nuclei["instances"], name="cells")
+    widget.labels_layer.value = viewer.layers["cells"]
+    fast_settings(widget, steps=2)
+    widget.train()
+    wait_idle(qtbot, widget)
+    assert widget.model.metadata["label_mode"] == "instances"
+    expected = weight_map(nuclei["instances"], w0=10.0, sigma=5.0, class_balance=False)
+    np.testing.assert_allclose(viewer.layers["w(x)"].data, expected, rtol=1e-5)
+    assert viewer.layers["w(x)"].data.max() > 1.0  # the border term between nuclei
+    widget.predict()
+    wait_idle(qtbot, widget)
+    inst = viewer.layers["instances"].data
+    assert inst.shape == (128, 128) and inst.dtype == np.uint32
+    # every object lies inside the predicted cell class (value 2) of the segmentation
+    seg = viewer.layers["segmentation"].data
+    assert np.all(seg[inst > 0] == 2)
+
+
+def test_stack_rgb_and_multichannel_prediction(make_napari_viewer, qtbot, nuclei) -> None:
+    viewer = make_napari_viewer()
+    _, widget = viewer.window.add_plugin_dock_widget("napari-unet-explorer", "U-Net")
+    img = nuclei["image"][:100, :100]
+    stack = np.stack([img, img[::-1]])
+    scribbles = np.zeros(stack.shape, np.uint8)
+    scribbles[1] = nuclei["scribbles"][:100, :100][::-1]
+    viewer.add_image(stack, name="stack")
+    viewer.add_labels(scribbles, name="stack scribbles")
+    widget.image_layer.value = viewer.layers["stack"]
+    widget.labels_layer.value = viewer.layers["stack scribbles"]
+    fast_settings(widget, steps=2)
+    viewer.dims.set_current_step(0, 1)  # the live refresh predicts the plane in view
+    widget.train()
+    wait_idle(qtbot, widget)
+    w = viewer.layers["w(x)"].data
+    assert w.shape == (2, 100, 100) and not w[0].any() and w[1].any()
+
+    # current plane: plane 1 is predicted, plane 0 left empty; then the whole stack
+    assert viewer.dims.ndim == 4  # (k, z, y, x): the class axis of p_k(x) came first
+    assert viewer.dims.current_step[1] == 1
+    widget.predict()
+    wait_idle(qtbot, widget)
+    p_layer = viewer.layers["p_k(x)"]
+    assert p_layer.data.shape == (2, 2, 100, 100)
+    assert not p_layer.data[:, 0].any()
+    np.testing.assert_allclose(p_layer.data[:, 1].sum(axis=0), 1.0, atol=1e-5)
+    widget.scope.value = "whole stack"
+    widget.predict()
+    wait_idle(qtbot, widget)
+    assert viewer.layers["p_k(x)"] is p_layer
+    np.testing.assert_allclose(p_layer.data.sum(axis=0), 1.0, atol=1e-5)
+
+    # RGB: a new 3-channel model from the RGB layer; predicted without training
+    rgb = np.stack([img, img // 2, img[::-1]], axis=-1).astype(np.uint16)
+    viewer.add_image(rgb, name="rgb", rgb=True)
+    widget.image_layer.value = viewer.layers["rgb"]
+    assert widget.labels_layer.value is None  # no annotation layer fits a 100x100 image
+    widget.make_model()
+    assert widget.model.in_channels == 3
+    widget.predict()
+    wait_idle(qtbot, widget)
+    assert viewer.layers["a_k(x)"].data.shape == (2, 100, 100)
+    assert viewer.layers["a_k(x)"].metadata["source"] == "rgb"
+
+    # multi-channel (C, H, W) with the channel axis picked by the user
+    viewer.add_image(np.moveaxis(rgb, -1, 0), name="channels")
+    widget.image_layer.value = viewer.layers["channels"]
+    widget.channel_axis.value = 0
+    widget.predict()
+    wait_idle(qtbot, widget)
+    assert viewer.layers["segmentation"].data.shape == (100, 100)
+    assert viewer.layers["segmentation"].metadata["source"] == "channels"
+
+
+def test_activation_inspector_overlays_the_input(setup, qtbot, nuclei) -> None:
+    from napari_unet.activations import capture_activations
+    from napari_unet.data import normalize
+
+    viewer, widget = setup
+    widget.make_model()
+    assert "encoder.1" in widget.level.choices and "bottleneck" in widget.level.choices
+    widget.level.value = "encoder.1"
+    widget.show_activations()
+    wait_idle(qtbot, widget)
+    layer = viewer.layers["activations: encoder.1"]
+    expected = capture_activations(
+        widget.model,
+        normalize(nuclei["image"][None].astype(np.float32)),
+        ["encoder.1"],
+        channel_axis=0,
+        normalize_input=False,
+    )["encoder.1"]
+    np.testing.assert_allclose(layer.data, expected.channels, rtol=1e-4, atol=1e-5)
+    assert tuple(layer.scale) == (1.0, 0.5 * 2, 0.5 * 2)
+    ty, tx = expected.translate
+    np.testing.assert_allclose(layer.translate, (0.0, 3.0 + 0.5 * ty, -2.0 + 0.5 * tx))
+    # running it again updates the layer in place
+    n = len(viewer.layers)
+    widget.show_activations()
+    wait_idle(qtbot, widget)
+    assert len(viewer.layers) == n and viewer.layers["activations: encoder.1"] is layer
+
+
+def test_save_and_load_model(setup, qtbot, tmp_path) -> None:
+    viewer, widget = setup
+    widget.make_model()
+    path = widget.save_model(tmp_path / "mine")
+    assert path == tmp_path / "mine.pt" and path.is_file()
+    saved = widget.model
+    widget.model_source.value = "From file..."
+    widget.model_file.value = path
+    widget.make_model()
+    assert widget.model is not saved
+    for (k, v), (k2, v2) in zip(
+        saved.state_dict().items(), widget.model.state_dict().items(), strict=True
+    ):
+        assert k == k2 and np.array_equal(v.numpy(), v2.numpy())
+    assert "file mine.pt" in widget.model_info.value or "new tiny" in widget.model_info.value
+
+
+def test_more_classes_than_the_model_replace_its_head(setup, qtbot, nuclei) -> None:
+    from napari.utils.notifications import notification_manager
+
+    viewer, widget = setup
+    widget.make_model()
+    assert widget.model.n_classes == 2
+    three = nuclei["scribbles"].copy()
+    three[:4, :40] = 3  # a third class
+    viewer.add_labels(three, name="three classes")
+    widget.labels_layer.value = viewer.layers["three classes"]
+    start = len(notification_manager.records)
+    widget.train()
+    wait_idle(qtbot, widget)
+    assert widget.model.n_classes == 3
+    messages = [str(n.message) for n in notification_manager.records[start:]]
+    assert any("new, untrained output layer" in m for m in messages), messages
+    assert viewer.layers["p_k(x)"].data.shape == (3, 128, 128)
+
+
+def test_bundled_model_predicts_and_fine_tunes(setup, qtbot) -> None:
+    from napari_unet.pretrained import list_pretrained
+
+    if not list_pretrained():
+        pytest.skip("no bundled pretrained model in this checkout")
+    viewer, widget = setup
+    name = list_pretrained()[0]
+    widget.model_source.value = f"Pretrained: {name}"
+    widget.make_model()
+    assert widget.model.metadata["source"] == f"bundled:{name}"
+    history = len(widget.model.metadata.get("training", []))
+    widget.predict()
+    wait_idle(qtbot, widget)
+    if widget.model.metadata.get("label_mode") == "instances":
+        assert viewer.layers["instances"].data.shape == (128, 128)
+    widget.train()  # fine-tune on the scribbles
+    wait_idle(qtbot, widget)
+    assert len(widget.model.metadata["training"]) == history + 1
+    assert widget.model.metadata["label_mode"] == "scribbles"
