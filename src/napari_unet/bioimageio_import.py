@@ -1,0 +1,443 @@
+"""Import a bioimage.io model package whose network is a U-Net this project builds.
+
+A package (zip file, folder, or its ``rdf.yaml`` / ``bioimageio.yaml``) is read from disk
+only: nothing is downloaded, no file in it is executed, weights are read with
+``torch.load(weights_only=True)``. It is accepted when
+
+- it describes a model (any format version ``bioimageio.spec`` can convert to 0.5),
+- its ``pytorch_state_dict`` architecture is ``napari_unet.model.UNet`` (library form),
+  or the ``UNet`` of a package napari-unet exported (file form, marked in its config; the
+  bundled source is *not* run: the network is built from this package's own code),
+- its kwargs are ``UNet`` arguments and the weights fit that network strictly,
+- input and output are (batch, channel, y, x) with the model's channel counts, the
+  preprocessing is none or ``scale_range`` per sample and channel over (y, x), and the
+  postprocessing is none or ``softmax`` over the channels,
+- its own test input gives its test output (within the package's tolerance).
+
+Anything else raises :class:`~napari_unet.bioimageio.PackageError` saying why.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import hashlib
+import inspect
+import io
+import os
+import pickle
+import posixpath
+import zipfile
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import torch
+
+from .bioimageio import (
+    ARCHITECTURE_CALLABLE,
+    ARCHITECTURE_ID,
+    ARCHITECTURE_IMPORTS,
+    YAML_NAMES,
+    PackageError,
+    invalid_reason,
+    preprocess,
+    require_spec,
+    run_model,
+)
+from .model import UNet
+
+#: Largest single file read from a package, and largest total unpacked size of a zip.
+MAX_FILE_BYTES = 2 * 1024**3
+MAX_ZIP_BYTES = 8 * 1024**3
+MAX_ZIP_MEMBERS = 10_000
+MAX_YAML_BYTES = 10 * 1024**2
+#: Arguments of UNet and the YAML types a package may give them.
+_ARG_TYPES: dict[str, tuple[type, ...]] = {
+    "in_channels": (int,),
+    "n_classes": (int,),
+    "depth": (int,),
+    "base_channels": (int,),
+    "padding": (str,),
+    "batch_norm": (bool,),
+    "dropout": (float, int),
+}
+
+
+class _Package:
+    """Read-only, path-safe access to the files of a package (zip or folder)."""
+
+    def __init__(self, path: Path) -> None:
+        self.path = path
+        self.zip: zipfile.ZipFile | None = None
+        if path.is_dir():
+            self.root = path
+        elif path.is_file() and path.name.lower().endswith((".yaml", ".yml")):
+            self.root = path.parent
+        elif path.is_file() and zipfile.is_zipfile(path):
+            self.root = path
+            self.zip = zipfile.ZipFile(path)
+            self._check_zip()
+        elif path.is_file():
+            raise PackageError(f"{path.name}: not a bioimage.io package (a .zip file or a folder)")
+        else:
+            raise PackageError(f"{path}: no such package")
+
+    def close(self) -> None:
+        if self.zip is not None:
+            self.zip.close()
+
+    def _check_zip(self) -> None:
+        assert self.zip is not None
+        infos = self.zip.infolist()
+        if len(infos) > MAX_ZIP_MEMBERS:
+            raise PackageError(f"{self.path.name}: {len(infos)} files in the zip; refused")
+        total = 0
+        for info in infos:
+            if _unsafe(info.filename):
+                raise PackageError(
+                    f"{self.path.name}: refused: the zip holds a file outside the package "
+                    f"({info.filename!r}, a path-traversal 'zip slip')"
+                )
+            total += info.file_size
+        if total > MAX_ZIP_BYTES:
+            raise PackageError(f"{self.path.name}: unpacks to {total / 1e9:.1f} GB; refused")
+
+    def yaml_name(self) -> str:
+        """The description's file name (checked to be of a sane size)."""
+        if self.path.is_file() and self.zip is None:
+            name = self.path.name
+        else:
+            names = self.zip.namelist() if self.zip is not None else os.listdir(self.root)
+            found = [n for n in YAML_NAMES if n in names]
+            found += [n for n in names if n.endswith(".bioimageio.yaml") and "/" not in n]
+            if not found:
+                raise PackageError(
+                    f"{self.path.name}: no rdf.yaml or bioimageio.yaml: not a bioimage.io package"
+                )
+            name = found[0]
+        size = (
+            self.zip.getinfo(name).file_size
+            if self.zip is not None
+            else (self.root / name).stat().st_size
+        )
+        if size > MAX_YAML_BYTES:
+            raise PackageError(f"{self.path.name}: {name} is {size} bytes; refused")
+        return name
+
+    def read(self, name: str, what: str) -> bytes:
+        """The bytes of package file ``name`` (relative, inside the package), size-limited."""
+        if "://" in name:
+            raise PackageError(
+                f"{self.path.name}: the {what} is a URL ({name}); napari-unet only imports "
+                "packages that contain their files (nothing is downloaded)"
+            )
+        if _unsafe(name):
+            raise PackageError(f"{self.path.name}: the {what} points outside the package: {name}")
+        name = posixpath.normpath(name)
+        try:
+            if self.zip is not None:
+                with self.zip.open(name) as f:
+                    return _read_limited(f, what, self.path.name)
+            file = (self.root / name).resolve()
+            if not file.is_relative_to(self.root.resolve()):
+                raise PackageError(f"{self.path.name}: the {what} points outside the package")
+            with open(file, "rb") as f:
+                return _read_limited(f, what, self.path.name)
+        except (KeyError, FileNotFoundError) as err:
+            raise PackageError(f"{self.path.name}: the {what} ({name}) is missing") from err
+        except (OSError, zipfile.BadZipFile, EOFError) as err:
+            raise PackageError(
+                f"{self.path.name}: cannot read the {what} ({name}): {err}"
+            ) from err
+
+
+def _unsafe(name: str) -> bool:
+    posix = name.replace("\\", "/")
+    return (
+        posix.startswith("/") or (len(posix) > 1 and posix[1] == ":") or ".." in posix.split("/")
+    )
+
+
+def _read_limited(f: Any, what: str, package: str) -> bytes:
+    data = f.read(MAX_FILE_BYTES + 1)
+    if len(data) > MAX_FILE_BYTES:
+        raise PackageError(f"{package}: the {what} is larger than {MAX_FILE_BYTES >> 30} GiB")
+    return data
+
+
+@contextlib.contextmanager
+def _open(path: Path) -> Iterator[_Package]:
+    pkg = _Package(path)
+    try:
+        yield pkg
+    finally:
+        pkg.close()
+
+
+def _source_name(source: Any) -> str:
+    """A file reference of the description as the relative path written in the YAML."""
+    text = str(source)
+    if "://" in text:
+        return text
+    return text.replace("\\", "/")
+
+
+def _load_description(pkg: _Package) -> Any:
+    spec = require_spec()
+    name = pkg.path.name
+    yaml_name = pkg.yaml_name()
+    source = pkg.path if pkg.zip is not None else pkg.root / yaml_name
+    try:
+        with spec.ValidationContext(perform_io_checks=False, log_warnings=False):
+            descr = spec.load_description(source, perform_io_checks=False, format_version="latest")
+    except Exception as err:  # noqa: BLE001 - any parse failure is a bad package
+        raise PackageError(f"{name}: cannot read {yaml_name}: {err}") from err
+    if isinstance(descr, spec.InvalidDescr):
+        raise PackageError(f"{name}: not a valid bioimage.io description: {invalid_reason(descr)}")
+    if getattr(descr, "type", None) != "model":
+        raise PackageError(f"{name}: describes a {getattr(descr, 'type', '?')}, not a model")
+    return descr
+
+
+def _architecture(descr: Any, name: str) -> dict[str, Any]:
+    """The UNet kwargs if the package's network is a napari-unet U-Net, else refuse."""
+    weights = descr.weights
+    entry = getattr(weights, "pytorch_state_dict", None)
+    if entry is None:
+        present = [k for k, v in weights if v is not None]
+        raise PackageError(
+            f"{name}: no PyTorch state-dict weights (it has: {', '.join(present) or 'none'}); "
+            "napari-unet imports pytorch_state_dict weights of its own U-Net"
+        )
+    arch = entry.architecture
+    callable_name = str(arch.callable)
+    import_from = getattr(arch, "import_from", None)
+    if import_from is not None:
+        ours = str(import_from) in ARCHITECTURE_IMPORTS and callable_name == ARCHITECTURE_CALLABLE
+        where = f"from module {import_from}"
+    else:
+        marker = _config(descr).get("architecture")
+        ours = callable_name == ARCHITECTURE_CALLABLE and marker == ARCHITECTURE_ID
+        where = f"from file {_source_name(arch.source)}"
+    if not ours:
+        raise PackageError(
+            f"{name}: architecture {callable_name} {where} is not a napari-unet U-Net "
+            f"(napari-unet imports {ARCHITECTURE_ID} only)"
+        )
+    kwargs = dict(arch.kwargs)
+    accepted = set(inspect.signature(UNet).parameters)
+    unknown = sorted(set(kwargs) - accepted)
+    if unknown:
+        raise PackageError(f"{name}: the U-Net does not take the argument(s) {unknown}")
+    for key, value in kwargs.items():
+        types = _ARG_TYPES.get(key)
+        if types and (
+            not isinstance(value, types) or (bool not in types and isinstance(value, bool))
+        ):
+            raise PackageError(f"{name}: U-Net argument {key}={value!r} has the wrong type")
+    return kwargs
+
+
+def _config(descr: Any) -> dict[str, Any]:
+    config = getattr(descr, "config", None)
+    value = None
+    with contextlib.suppress(Exception):
+        value = config["napari_unet"]
+    if value is None:
+        value = getattr(config, "napari_unet", None)
+    return dict(value) if isinstance(value, dict) else {}
+
+
+def _axes_ok(tensor: Any, channels: int) -> bool:
+    axes = [(str(a.type), str(a.id)) for a in tensor.axes]
+    if [t for t, _ in axes] != ["batch", "channel", "space", "space"]:
+        return False
+    if [i for _, i in axes[2:]] != ["y", "x"]:
+        return False
+    return tensor.axes[1].size == channels
+
+
+def _normalization(tensor: Any, in_channels: int, name: str) -> dict[str, Any]:
+    steps = [p for p in tensor.preprocessing if str(p.id) != "ensure_dtype"]
+    if not steps:
+        return {"method": "none"}
+    first = steps[0]
+    if len(steps) == 1 and str(first.id) == "scale_range":
+        kw = first.kwargs
+        axes = {str(a) for a in (kw.axes or ())}
+        allowed = [{"x", "y"}] + ([{"x", "y", "channel"}] if in_channels == 1 else [])
+        ref = getattr(kw, "reference_tensor", None)
+        if axes in allowed and (ref is None or str(ref) == str(tensor.id)):
+            return {
+                "method": "percentile",
+                "low": float(kw.min_percentile),
+                "high": float(kw.max_percentile),
+            }
+    ops = ", ".join(str(p.id) for p in steps)
+    raise PackageError(
+        f"{name}: preprocessing [{ops}] is not supported (napari-unet normalises with "
+        "scale_range per image and channel over y, x, or not at all)"
+    )
+
+
+def _softmax(tensor: Any, name: str) -> bool:
+    ops = [p for p in tensor.postprocessing if str(p.id) != "ensure_dtype"]
+    if not ops:
+        return False
+    if len(ops) == 1 and str(ops[0].id) == "softmax" and str(ops[0].kwargs.axis) == "channel":
+        return True
+    raise PackageError(
+        f"{name}: postprocessing [{', '.join(str(p.id) for p in ops)}] is not supported "
+        "(only softmax over the channels)"
+    )
+
+
+def _load_weights(pkg: _Package, entry: Any, net: UNet) -> None:
+    name = pkg.path.name
+    source = _source_name(entry.source)
+    data = pkg.read(source, "weights file")
+    expected = getattr(entry, "sha256", None)
+    if expected is not None and hashlib.sha256(data).hexdigest() != str(expected):
+        raise PackageError(f"{name}: the weights file {source} is corrupt (SHA-256 mismatch)")
+    try:
+        state = torch.load(io.BytesIO(data), map_location="cpu", weights_only=True)
+    except pickle.UnpicklingError as err:
+        raise PackageError(
+            f"{name}: refused to load {source}: it holds Python objects other than weights "
+            "(it could run code)"
+        ) from err
+    except Exception as err:  # noqa: BLE001 - truncated / corrupt / not torch
+        first = str(err).splitlines()[0] if str(err) else type(err).__name__
+        raise PackageError(f"{name}: {source} is not readable PyTorch weights: {first}") from err
+    if not isinstance(state, dict) or not all(isinstance(v, torch.Tensor) for v in state.values()):
+        raise PackageError(f"{name}: {source} is not a state dict (name -> tensor)")
+    try:
+        net.load_state_dict(state, strict=True)
+    except RuntimeError as err:
+        raise PackageError(
+            f"{name}: the weights do not fit the U-Net the package describes: "
+            f"{str(err).splitlines()[0]}"
+        ) from err
+    if not all(
+        torch.isfinite(t).all() for t in net.state_dict().values() if t.is_floating_point()
+    ):
+        raise PackageError(f"{name}: the weights contain NaN or infinite values")
+
+
+def _load_array(pkg: _Package, entry: Any, what: str) -> np.ndarray:
+    source = _source_name(entry.source)
+    data = pkg.read(source, what)
+    expected = getattr(entry, "sha256", None)
+    if expected is not None and hashlib.sha256(data).hexdigest() != str(expected):
+        raise PackageError(f"{pkg.path.name}: the {what} {source} is corrupt (SHA-256 mismatch)")
+    try:
+        return np.load(io.BytesIO(data), allow_pickle=False)
+    except Exception as err:  # noqa: BLE001 - any failure: not a plain .npy array
+        raise PackageError(
+            f"{pkg.path.name}: the {what} {source} is not a .npy array: {err}"
+        ) from err
+
+
+def _tolerance(descr: Any, output_id: str) -> tuple[float, float, float]:
+    """(relative, absolute, mismatched elements per million) the package allows."""
+    config = getattr(getattr(descr, "config", None), "bioimageio", None)
+    for tol in getattr(config, "reproducibility_tolerance", ()) or ():
+        formats = list(getattr(tol, "weights_formats", ()) or ())
+        ids = getattr(tol, "output_ids", ()) or ()
+        ids = [str(i) for i in ids] if not isinstance(ids, str) else [ids]
+        if formats and "pytorch_state_dict" not in formats:
+            continue
+        if ids and output_id not in ids and "any_continuous_output" not in ids:
+            continue
+        return (
+            float(tol.relative_tolerance),
+            float(tol.absolute_tolerance),
+            float(tol.mismatched_elements_per_million),
+        )
+    return 1e-3, 1e-3, 100.0
+
+
+def check_test_pair(
+    pkg: _Package, descr: Any, net: UNet, normalization: dict[str, Any], softmax: bool
+) -> float | None:
+    """Run the package's test input through ``net``; refuse if its test output differs.
+
+    Returns the largest absolute difference (None if the package has no test pair).
+    """
+    name = pkg.path.name
+    inp, out = descr.inputs[0], descr.outputs[0]
+    if inp.test_tensor is None or out.test_tensor is None:
+        return None
+    x = _load_array(pkg, inp.test_tensor, "test input")
+    expected = _load_array(pkg, out.test_tensor, "test output")
+    if x.ndim != 4 or x.shape[:2] != (1, net.in_channels) or not np.issubdtype(x.dtype, np.number):
+        raise PackageError(f"{name}: the test input has shape {x.shape}, expected (1, C, y, x)")
+    if not all(net.is_valid_input_size(s) for s in x.shape[2:]):
+        raise PackageError(
+            f"{name}: the test input size {x.shape[2:]} is not valid for this U-Net"
+        )
+    got = run_model(net, preprocess(x, normalization), softmax)
+    if got.shape != expected.shape:
+        raise PackageError(
+            f"{name}: the test output has shape {expected.shape}; the U-Net gives {got.shape}"
+        )
+    rtol, atol, ppm = _tolerance(descr, str(out.id))
+    diff = np.abs(got.astype(np.float64) - expected)
+    bad = int(np.count_nonzero(~(diff <= atol + rtol * np.abs(expected))))
+    if bad > ppm * 1e-6 * expected.size:
+        raise PackageError(
+            f"{name}: the package's test output does not reproduce with these weights "
+            f"({bad} of {expected.size} values differ, largest difference {diff.max():.3g})"
+        )
+    return float(diff.max())
+
+
+def import_bioimageio(
+    path: str | os.PathLike, *, check_test_outputs: bool = True, device: str = "cpu"
+) -> UNet:
+    """Load the U-Net of a bioimage.io package (zip file, folder, or its rdf.yaml).
+
+    The package's preprocessing becomes ``model.metadata["normalization"]``, its output
+    channel names the class names; a package napari-unet exported also restores the rest of
+    its metadata (label mode, training history). With ``check_test_outputs`` the package's
+    own test input must reproduce its test output. Raises
+    :class:`~napari_unet.bioimageio.PackageError` (a :class:`CheckpointError`) with the
+    reason for anything else, and :class:`~napari_unet.bioimageio.BioimageioNotInstalled`
+    without the ``bioimageio`` extra.
+    """
+    path = Path(path)
+    require_spec()
+    with _open(path) as pkg:
+        name = path.name
+        descr = _load_description(pkg)
+        kwargs = _architecture(descr, name)
+        if len(descr.inputs) != 1 or len(descr.outputs) != 1:
+            raise PackageError(f"{name}: a U-Net has one input and one output tensor")
+        try:
+            net = UNet(**kwargs)
+        except (TypeError, ValueError) as err:
+            raise PackageError(f"{name}: invalid U-Net arguments {kwargs}: {err}") from err
+        inp, out = descr.inputs[0], descr.outputs[0]
+        if not _axes_ok(inp, net.in_channels) or not _axes_ok(out, net.n_classes):
+            raise PackageError(
+                f"{name}: tensors must be (batch, channel, y, x) with {net.in_channels} input "
+                f"and {net.n_classes} output channels"
+            )
+        normalization = _normalization(inp, net.in_channels, name)
+        softmax = _softmax(out, name)
+        _load_weights(pkg, descr.weights.pytorch_state_dict, net)
+        net.eval()
+        if check_test_outputs:
+            check_test_pair(pkg, descr, net, normalization, softmax)
+        metadata = dict(_config(descr).get("metadata") or {})
+        metadata["normalization"] = normalization
+        metadata["class_names"] = [str(c) for c in out.axes[1].channel_names]
+        metadata["source"] = f"bioimageio:{name}"
+        metadata["bioimageio"] = {
+            "name": str(descr.name),
+            "license": str(descr.license) if descr.license is not None else None,
+            "output": "probabilities" if softmax else "logits",
+        }
+        net.metadata = metadata
+    return net.to(device)
