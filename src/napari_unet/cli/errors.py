@@ -1,0 +1,57 @@
+"""How a failing command ends: one line on stderr and an exit status.
+
+``1`` for an error, ``2`` for a wrong command line (argparse's usage error), ``130`` when
+interrupted. ``--debug`` (or the ``NAPARI_UNET_DEBUG`` environment variable) shows the full
+traceback instead.
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import sys
+from pathlib import Path
+
+PROG = "napari-unet"
+EXIT_ERROR = 1
+EXIT_USAGE = 2
+EXIT_INTERRUPTED = 130
+
+
+def one_line(err: BaseException) -> str:
+    """The message of ``err`` on one line; unexpected error types also name their type."""
+    text = " ".join(str(err).split()) if str(err).strip() else ""
+    known = isinstance(err, ValueError | OSError)
+    if not known or not text:
+        text = f"{type(err).__name__}: {text}" if text else type(err).__name__
+        text += " (run with --debug for details)"
+    return text
+
+
+def file_error(path: Path, err: Exception) -> Exception:
+    """Prefix an error message with the file it is about (once)."""
+    from ..data import InputError
+
+    text = str(err).splitlines()[0] if str(err) else type(err).__name__
+    if str(path) in text or path.name in text:
+        return InputError(text)
+    return InputError(f"{path}: {text}")
+
+
+def usage_status(exc: SystemExit) -> int:
+    """The exit status of argparse's ``SystemExit`` (--help, --version or a usage error)."""
+    return int(exc.code or 0) if not isinstance(exc.code, str) else EXIT_USAGE
+
+
+def run_command(args: argparse.Namespace) -> int:
+    """Run the subcommand ``args.func``; every failure becomes one line and a status."""
+    try:
+        return int(args.func(args) or 0)
+    except KeyboardInterrupt:
+        print(f"{PROG}: interrupted", file=sys.stderr)
+        return EXIT_INTERRUPTED
+    except Exception as err:
+        if getattr(args, "debug", False) or os.environ.get("NAPARI_UNET_DEBUG"):
+            raise
+        print(f"{PROG}: error: {one_line(err)}", file=sys.stderr)
+        return EXIT_ERROR

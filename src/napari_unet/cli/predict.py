@@ -1,0 +1,275 @@
+"""``napari-unet predict``: segment image files, folders, globs and (OME-)Zarr volumes."""
+
+from __future__ import annotations
+
+import argparse
+from collections.abc import Sequence
+from pathlib import Path
+from typing import Any
+
+from .errors import file_error
+from .models import label_lut, load_model_arg, model_input
+from .parser import (
+    add_cluster,
+    add_common,
+    add_inference,
+    add_model_source,
+    add_overwrite,
+    new_command,
+)
+from .progress import ProgressBar
+
+#: Suffixes of the files ``predict`` writes (left out when a folder or pattern is expanded).
+OUTPUT_SUFFIXES = ("_labels", "_probabilities", "_instances")
+
+
+def add_parser(sub: argparse._SubParsersAction) -> None:
+    p = new_command(
+        sub,
+        "predict",
+        help="segment images, folders, globs or (OME-)Zarr volumes",
+        description="Segment images with a trained model.\n\n"
+        "For each input <stem>.<ext> the output folder gets <stem>_labels.tif (class values, "
+        "as in the annotations), and on request <stem>_probabilities.tif (p_k(x), float32, "
+        "classes first) and <stem>_instances.tif (one id per object).\n"
+        "zarr / OME-Zarr inputs are predicted lazily, chunk by chunk with the model's context "
+        "as halo (the result equals the in-memory prediction exactly), and written to "
+        "<stem>_labels.zarr / .ome.zarr. --workers or --scheduler run the chunks on a "
+        "dask.distributed cluster. Inputs are never overwritten; existing outputs only with "
+        "--overwrite.",
+    )
+    p.add_argument("inputs", nargs="+", metavar="INPUT", help="image files, folders, globs, zarr")
+    add_model_source(p)
+    p.add_argument("--out", required=True, metavar="FOLDER", help="output folder")
+    add_overwrite(p, "replace existing output files")
+    p.add_argument(
+        "--format",
+        choices=("tif", "png"),
+        default="tif",
+        help="file type of <stem>_labels for non-zarr inputs (png: 2D only)",
+    )
+    p.add_argument("--probabilities", action="store_true", help="also write <stem>_probabilities")
+    p.add_argument(
+        "--instances",
+        action="store_true",
+        help="also write <stem>_instances.tif: objects of --object-class split by watershed "
+        "(not for zarr inputs)",
+    )
+    p.add_argument(
+        "--object-class",
+        type=int,
+        default=None,
+        metavar="K",
+        help="class channel (1-based) holding the objects for --instances; default 2 (cell "
+        "of an instances model, or the second class)",
+    )
+    p.add_argument("--threshold", type=float, default=0.5, help="--instances: p threshold")
+    p.add_argument("--min-size", type=int, default=10, help="--instances: smallest object (px)")
+    p.add_argument("--no-split", action="store_true", help="--instances: no watershed split")
+    add_inference(p)
+    p.add_argument(
+        "--chunk-size",
+        type=int,
+        default=None,
+        metavar="PX",
+        help="zarr/dask: output chunk side (rounded to the model's grid); default the "
+        "input's chunk side",
+    )
+    p.add_argument(
+        "--stats",
+        choices=("plane", "global"),
+        default="plane",
+        help="zarr/dask: percentile normalisation per plane (as in memory) or over the whole "
+        "volume",
+    )
+    add_cluster(p)
+    add_common(p, cmd_predict)
+
+
+def cmd_predict(args: argparse.Namespace) -> int:
+    import numpy as np
+
+    from ..data import InputError
+    from ..io import check_output, expand_paths, is_zarr, read_image
+    from .cluster import start_client
+
+    model = load_model_arg(args)
+    inputs = expand_paths(args.inputs, skip_suffixes=OUTPUT_SUFFIXES)
+    out = Path(args.out)
+    if out.exists() and not out.is_dir():
+        raise InputError(f"{out}: exists and is not a folder")
+    if any(out.resolve() == p.resolve() for p in inputs):
+        raise InputError(f"{out}: refusing to write into an input")
+    plans = _output_paths(inputs, out, args)
+    for plan in plans:  # check every output before anything is computed
+        for key, target in plan.items():
+            if key != "input":
+                check_output(target, overwrite=args.overwrite, inputs=inputs)
+    if args.instances and model.n_classes < 2:
+        raise InputError("--instances needs a model with at least two classes")
+    object_class = (args.object_class or 2) - 1
+    if args.instances and not 0 <= object_class < model.n_classes:
+        raise InputError(f"--object-class must be between 1 and {model.n_classes}")
+    lut = label_lut(model)
+    out.mkdir(parents=True, exist_ok=True)
+    client, to_close = start_client(args)
+    try:
+        for i, plan in enumerate(plans, 1):
+            path = plan["input"]
+            label = f"[{i}/{len(plans)}] {path.name}"
+            bar = ProgressBar(label, enabled=not args.quiet)
+            try:
+                if is_zarr(path):
+                    _predict_zarr_file(model, plan, args, lut, bar, client)
+                else:
+                    image = np.asarray(read_image(path, lazy=False))
+                    _predict_file(model, image, plan, args, lut, object_class, bar, client)
+            except (InputError, ValueError) as err:
+                raise file_error(path, err) from err
+            written = ", ".join(str(p) for k, p in plan.items() if k != "input")
+            bar.close(f"wrote {written}")
+    finally:
+        for obj in to_close:
+            obj.close()
+    print(f"predicted {len(plans)} image(s) into {out}")
+    return 0
+
+
+def _output_paths(
+    inputs: Sequence[Path], out: Path, args: argparse.Namespace
+) -> list[dict[str, Path]]:
+    """For each input: the files to write (``labels``, ...) and the ``input`` itself."""
+    from ..data import InputError
+    from ..io import is_zarr, open_zarr, stem
+
+    plans: list[dict[str, Path]] = []
+    seen: dict[Path, Path] = {}
+    for path in inputs:
+        s = stem(path)
+        plan: dict[str, Path] = {}
+        if is_zarr(path):
+            ext = ".ome.zarr" if open_zarr(path).ome else ".zarr"
+            plan["labels"] = out / f"{s}_labels{ext}"
+            if args.probabilities:
+                plan["probabilities"] = out / f"{s}_probabilities{ext}"
+            if args.instances:
+                raise InputError(
+                    f"{path}: --instances is not available for zarr inputs (objects can span "
+                    "chunks); predict the labels, then split objects in napari"
+                )
+        else:
+            plan["labels"] = out / f"{s}_labels.{args.format}"
+            if args.probabilities:
+                plan["probabilities"] = out / f"{s}_probabilities.tif"
+            if args.instances:
+                plan["instances"] = out / f"{s}_instances.tif"
+        for target in plan.values():
+            if target in seen:
+                raise InputError(
+                    f"{path} and {seen[target]} would both be written to {target}: rename one"
+                )
+            seen[target] = path
+        plan["input"] = path
+        plans.append(plan)
+    return plans
+
+
+def _predict_file(
+    model: Any,
+    image: Any,
+    plan: dict[str, Path],
+    args: argparse.Namespace,
+    lut: Any,
+    object_class: int,
+    bar: ProgressBar,
+    client: Any,
+) -> None:
+    """Predict an in-memory image (tiled, or as dask chunks on ``client``) and write it."""
+    import numpy as np
+
+    from ..io import write_image, write_labels
+    from ..tiling import predict_tiled
+
+    path = plan["input"]
+    img, axis = model_input(image, path, model.in_channels, args.channel_axis)
+    need_probs = "probabilities" in plan or "instances" in plan
+    if client is not None:
+        from ..distributed import compute, predict_dask
+
+        pred = predict_dask(
+            model,
+            img,
+            channel_axis=axis,
+            tile_size=args.tile_size,
+            chunk_size=args.chunk_size,
+            precision=args.precision,
+            device=None if args.device == "auto" else args.device,
+            batch_size=args.batch_size,
+            client=client,
+        )
+        targets = [pred.labels] + ([pred.probabilities] if need_probs else [])
+        results = compute(*targets, progress=bar, client=client)
+        labels = results[0]
+        probs = results[1] if need_probs else None
+    else:
+        result = predict_tiled(
+            model,
+            img,
+            channel_axis=axis,
+            tile_size=args.tile_size,
+            batch_size=args.batch_size,
+            device=args.device,
+            precision=args.precision,
+            return_logits=False,
+            return_probabilities=need_probs,
+            progress=bar,
+        )
+        labels, probs = result.labels, result.probabilities
+    if lut is not None:
+        labels = lut[labels.astype(np.int64) - 1]
+    write_labels(plan["labels"], labels, overwrite=args.overwrite)
+    if "probabilities" in plan:
+        write_image(plan["probabilities"], probs, overwrite=args.overwrite)
+    if "instances" in plan:
+        from ..instances import instances_from_prediction
+
+        inst = instances_from_prediction(
+            probs[object_class],
+            threshold=args.threshold,
+            split_touching=not args.no_split,
+            min_size=args.min_size,
+        )
+        write_labels(plan["instances"], inst, overwrite=args.overwrite)
+
+
+def _predict_zarr_file(
+    model: Any,
+    plan: dict[str, Path],
+    args: argparse.Namespace,
+    lut: Any,
+    bar: ProgressBar,
+    client: Any,
+) -> None:
+    """Predict a zarr / OME-Zarr volume lazily, chunk by chunk, into zarr outputs."""
+    from ..distributed import predict_zarr
+    from ..io import open_zarr
+
+    path = plan["input"]
+    predict_zarr(
+        model,
+        path,
+        plan["labels"],
+        probabilities_path=plan.get("probabilities"),
+        channel_axis=args.channel_axis,
+        ome=open_zarr(path).ome,
+        overwrite=args.overwrite,
+        progress=bar if not args.quiet else None,
+        client=client,
+        tile_size=args.tile_size,
+        chunk_size=args.chunk_size,
+        stats=args.stats,
+        precision=args.precision,
+        device=None if args.device == "auto" else args.device,
+        batch_size=args.batch_size,
+        label_values=None if lut is None else [int(v) for v in lut],
+    )

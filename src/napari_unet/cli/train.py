@@ -1,0 +1,390 @@
+"""``napari-unet train``: train (or fine-tune) a U-Net on image/label files and save it."""
+
+from __future__ import annotations
+
+import argparse
+from pathlib import Path
+from typing import Any
+
+from .errors import EXIT_INTERRUPTED, file_error
+from .models import load_model_arg, looks_rgb, model_input
+from .parser import (
+    add_channel_axis,
+    add_common,
+    add_device,
+    add_overwrite,
+    add_paths,
+    new_command,
+)
+from .progress import ProgressBar, format_seconds, status
+
+#: (path, image, labels) of one image/label pair, as read.
+Pair = tuple[Path, Any, Any]
+
+
+def add_parser(sub: argparse._SubParsersAction) -> None:
+    from ..presets import DEFAULT_PRESET, PRESET_DESCRIPTIONS, PRESETS
+
+    p = new_command(
+        sub,
+        "train",
+        help="train a U-Net on image/label files",
+        description="Train a U-Net on pairs of image and label files and save it.\n\n"
+        "Images and labels are files, folders or glob patterns (TIFF, PNG, JPEG, zarr / "
+        "OME-Zarr); they are paired by file name (images/7.png <-> labels/7.tif) or, failing "
+        "that, in sorted order. Stacks (Z, Y, X) with labels of the same shape train on every "
+        "plane.\n\nLabel modes:\n"
+        "  scribbles  0 = not annotated, value c >= 1 = class c (sparse strokes)\n"
+        "  instances  0 = background, ids > 0 = cells; trained as background/cell with the\n"
+        "             paper's border weight map if --weight-map is given\n"
+        "  dense      every pixel holds a class value (e.g. a 0/255 mask); the distinct\n"
+        "             values become classes in increasing order and predictions are\n"
+        "             written back with the same values",
+    )
+    add_paths(p, "--images", "image files/folders/globs", required=True)
+    add_paths(p, "--labels", "label files/folders/globs", required=True)
+    p.add_argument(
+        "--mode",
+        choices=("scribbles", "instances", "dense"),
+        default="scribbles",
+        help="what the label values mean (see above)",
+    )
+    src = p.add_mutually_exclusive_group()
+    src.add_argument(
+        "--preset",
+        choices=sorted(PRESETS),
+        default=None,
+        help="train a new U-Net of this size: "
+        + "; ".join(f"{k}: {v}" for k, v in PRESET_DESCRIPTIONS.items())
+        + f" (default {DEFAULT_PRESET} when neither --from nor --pretrained is given)",
+    )
+    src.add_argument("--from", dest="from_model", metavar="MODEL.pt", help="fine-tune this model")
+    src.add_argument("--pretrained", metavar="NAME", help="fine-tune a bundled model")
+    p.add_argument(
+        "--padding",
+        choices=("valid", "same"),
+        default="valid",
+        help="convolution padding of a new model: valid = the paper's (exact tiling)",
+    )
+    p.add_argument("--out", required=True, metavar="MODEL.pt", help="where to save the model")
+    add_overwrite(p, "replace --out if it exists")
+    p.add_argument("--steps", type=int, default=200, help="training steps (batches)")
+    p.add_argument("--lr", type=float, default=1e-3, help="learning rate")
+    p.add_argument(
+        "--optimizer",
+        choices=("adam", "sgd"),
+        default="adam",
+        help="adam, or sgd with momentum 0.99 (the paper's)",
+    )
+    p.add_argument(
+        "--schedule",
+        choices=("cosine", "constant"),
+        default="cosine",
+        help="learning-rate schedule (cosine decays to 5%% at the end)",
+    )
+    p.add_argument("--batch-size", type=int, default=2, help="tiles per step")
+    p.add_argument(
+        "--tile-size", type=int, default=128, help="output tile side of training tiles (px)"
+    )
+    p.add_argument(
+        "--weight-map",
+        action="store_true",
+        help="instances mode: weigh pixels by the paper's w(x) = w_c(x) + w0 exp(-(d1+d2)^2 "
+        "/ 2 sigma^2) to separate touching cells",
+    )
+    p.add_argument("--w0", type=float, default=10.0, help="border weight w0 of the weight map")
+    p.add_argument(
+        "--sigma", type=float, default=5.0, help="border width sigma (px) of the weight map"
+    )
+    p.add_argument(
+        "--class-balance",
+        action="store_true",
+        help="weigh classes by inverse frequency (w_c of the paper)",
+    )
+    p.add_argument(
+        "--no-augment", action="store_true", help="no flips, rotations, elastic deformation"
+    )
+    p.add_argument("--no-elastic", action="store_true", help="augment without elastic deformation")
+    p.add_argument(
+        "--class-names", nargs="+", metavar="NAME", help="names of the classes, in order"
+    )
+    p.add_argument(
+        "--grey", action="store_true", help="convert colour images to grey (mean of R, G, B)"
+    )
+    add_channel_axis(
+        p,
+        "axis of the channel dimension of multi-channel images (RGB PNG/JPEG/TIFF are "
+        "recognised without it)",
+    )
+    add_device(p)
+    p.add_argument("--seed", type=int, default=0, help="random seed (tiles, augmentation, init)")
+    p.add_argument("--description", default="", help="a note stored in the model's history")
+    add_common(p, cmd_train)
+
+
+def cmd_train(args: argparse.Namespace) -> int:
+    from ..data import InputError
+    from ..io import check_output, expand_paths, pair_files
+    from ..training import TrainConfig
+
+    images = expand_paths(args.images, what="image")
+    labels = expand_paths(args.labels, what="label")
+    pairs = pair_files(images, labels)
+    out = check_output(
+        args.out,
+        overwrite=args.overwrite,
+        inputs=[p for pair in pairs for p in pair],
+    )
+    if args.from_model and Path(args.from_model).resolve() == out.resolve():
+        status(f"{out} will be replaced by the fine-tuned model (--overwrite)", args)
+    if args.weight_map and args.mode != "instances":
+        raise InputError("--weight-map needs --mode instances (it is built from cell ids)")
+    config = TrainConfig(
+        steps=args.steps,
+        learning_rate=args.lr,
+        optimizer=args.optimizer,
+        schedule=args.schedule,
+        batch_size=args.batch_size,
+        tile_size=args.tile_size,
+        augment=not args.no_augment,
+        elastic=not args.no_elastic,
+        seed=args.seed,
+        device=args.device,
+    )
+    config.validate()
+
+    raw = _read_pairs(pairs, args.channel_axis)  # a bad file fails before any training
+    label_values = None
+    if args.mode == "dense":
+        label_values, raw = _dense_classes(raw)
+    mode = "instances" if args.mode == "instances" else "scribbles"
+    n_classes = _count_classes(raw, args.mode)
+    model = _build_model(args, raw, n_classes)
+    _record_classes(model, label_values, args.class_names)
+    samples = _samples(model, raw, mode, args)
+    n_px = sum(s.n_annotated for s in samples)
+    status(
+        f"training a {model.depth}-level U-Net ({model.base_channels} channels at the top, "
+        f"{model.n_classes} classes, {mode}) on {len(samples)} image plane(s), "
+        f"{n_px} annotated pixels",
+        args,
+    )
+    return _run_training(model, samples, config, out, args)
+
+
+def _read_pairs(pairs: list[tuple[Path, Path]], channel_axis: int | None) -> list[Pair]:
+    """Every image and its labels, read and checked to have the same spatial shape."""
+    import numpy as np
+
+    from ..data import InputError
+    from ..io import read_image, read_labels
+
+    raw: list[Pair] = []
+    for image_path, label_path in pairs:
+        image = np.asarray(read_image(image_path, lazy=False))
+        lab = read_labels(label_path)
+        raw.append((image_path, image, lab))
+        if lab.ndim < 2:
+            raise InputError(f"{label_path}: labels must be 2D or a stack, got {lab.shape}")
+        axis = channel_axis
+        if axis is None and looks_rgb(image, image_path):
+            axis = -1
+        spatial = _spatial_shape(image, axis)
+        if tuple(lab.shape) != spatial:
+            raise InputError(
+                f"{label_path}: labels shape {tuple(lab.shape)} does not match the image "
+                f"{image_path} ({spatial})"
+            )
+    return raw
+
+
+def _dense_classes(raw: list[Pair]) -> tuple[list[Any], list[Pair]]:
+    """Dense labels: the distinct values (in increasing order) and labels mapped to 1..K."""
+    import numpy as np
+
+    from ..data import InputError
+
+    label_values = sorted(set().union(*(np.unique(lab).tolist() for _, _, lab in raw)))
+    if len(label_values) < 2:
+        raise InputError(
+            f"dense labels need at least two values, found only {label_values} in all files"
+        )
+    lut = {v: i + 1 for i, v in enumerate(label_values)}
+    return label_values, [(p, img, _map_values(lab, lut)) for p, img, lab in raw]
+
+
+def _count_classes(raw: list[Pair], label_mode: str) -> int:
+    """The number of classes the labels hold; refuses masks mistaken for scribbles."""
+    import numpy as np
+
+    from ..data import InputError, classes_in
+
+    if label_mode == "instances":
+        return 2
+    n_classes = max(classes_in(lab, "scribbles") for _, _, lab in raw)
+    if label_mode == "scribbles":
+        used = set().union(*(np.unique(lab).tolist() for _, _, lab in raw)) - {0}
+        if n_classes > 8 and len(used) <= n_classes // 2:
+            raise InputError(
+                f"the labels use values {sorted(used)[:6]}: in scribbles mode value c is class "
+                f"c, which would make {n_classes} classes; for masks such as 0/255 use "
+                "--mode dense, for cell ids --mode instances"
+            )
+    return n_classes
+
+
+def _build_model(args: argparse.Namespace, raw: list[Pair], n_classes: int) -> Any:
+    """The model to fine-tune (--from / --pretrained) or a new one of --preset."""
+    from ..data import InputError
+
+    colour = [looks_rgb(img, p) and args.channel_axis is None for p, img, _ in raw]
+    if args.from_model or args.pretrained:
+        model = load_model_arg(
+            argparse.Namespace(model=args.from_model, pretrained=args.pretrained)
+        )
+        source = f"fine-tuned from {args.from_model or 'bundled:' + args.pretrained}"
+        if model.n_classes < n_classes:
+            status(
+                f"the model has {model.n_classes} classes, the labels {n_classes}: "
+                "replacing its output layer",
+                args,
+            )
+            model.replace_head(n_classes)
+    else:
+        from ..presets import DEFAULT_PRESET, build_model
+
+        if args.channel_axis is not None:
+            in_channels = int(raw[0][1].shape[args.channel_axis])
+        elif any(colour) and not args.grey:
+            if not all(colour):
+                raise InputError(
+                    "some images are colour and some grey: pass --grey to train on grey"
+                )
+            in_channels = 3
+        else:
+            in_channels = 1
+        preset = args.preset or DEFAULT_PRESET
+        model = build_model(preset, in_channels, n_classes, padding=args.padding)
+        source = f"new {preset} U-Net"
+    model.metadata["source"] = source
+    return model
+
+
+def _record_classes(model: Any, label_values: list[Any] | None, names: list[str] | None) -> None:
+    """Store the label values (dense labels) and class names; train() records the rest."""
+    from ..data import InputError
+
+    if label_values is not None:
+        model.metadata["label_values"] = [int(v) for v in label_values]
+        names = names or [f"value {v}" for v in label_values]
+    else:
+        model.metadata.pop("label_values", None)
+    if names is not None and len(names) != model.n_classes:
+        raise InputError(
+            f"{len(names)} class names for {model.n_classes} classes: {', '.join(names)}"
+        )
+    if names is not None:
+        model.metadata["class_names"] = list(names)
+
+
+def _samples(model: Any, raw: list[Pair], mode: str, args: argparse.Namespace) -> list[Any]:
+    """Training samples, one per annotated image plane."""
+    import numpy as np
+
+    from ..data import InputError, prepare_sample
+
+    samples = []
+    for path, image, lab in raw:
+        img, axis = model_input(image, path, model.in_channels, args.channel_axis, args.grey)
+        spatial = _spatial_shape(img, axis)
+        if tuple(lab.shape) != spatial:
+            raise InputError(
+                f"{path}: labels shape {tuple(lab.shape)} does not match the image's "
+                f"{spatial} (image shape {tuple(np.shape(image))})"
+            )
+        for index in np.ndindex(*spatial[:-2]):
+            plane_lab = lab[index]
+            if not plane_lab.any():
+                continue  # an unannotated plane teaches nothing
+            name = path.name + (f"[{','.join(map(str, index))}]" if index else "")
+            try:
+                samples.append(
+                    prepare_sample(
+                        _plane(img, axis, index),
+                        plane_lab,
+                        mode=mode,
+                        in_channels=model.in_channels,
+                        channel_axis=None if axis is None else -1,
+                        normalization=model.metadata.get("normalization"),
+                        use_weight_map=args.weight_map,
+                        w0=args.w0,
+                        sigma=args.sigma,
+                        class_balance=args.class_balance,
+                        name=name,
+                    )
+                )
+            except (InputError, ValueError) as err:
+                raise file_error(path, err) from err
+    if not samples:
+        raise InputError("no annotated pixels in any label file")
+    return samples
+
+
+def _run_training(
+    model: Any, samples: list[Any], config: Any, out: Path, args: argparse.Namespace
+) -> int:
+    """Train with a progress bar and save to ``out``; Ctrl-C saves what was trained so far."""
+    from ..checkpoint import save_model
+    from ..training import train
+
+    bar = ProgressBar("train", enabled=not args.quiet)
+    last = None
+    steps = train(model, samples, config, description=args.description)
+    try:
+        for progress in steps:
+            last = progress
+            bar.update(
+                progress.step,
+                progress.steps,
+                f"loss {progress.loss:.4f}  {progress.steps_per_second:.2f} steps/s  "
+                f"eta {format_seconds(progress.eta)}",
+            )
+    except KeyboardInterrupt:
+        steps.close()
+        if last is None:
+            raise
+        save_model(out, model, overwrite=True)
+        status(f"interrupted at step {last.step}: saved the model trained so far to {out}", args)
+        return EXIT_INTERRUPTED
+    save_model(out, model, overwrite=True)
+    if last is not None:
+        bar.suffix = f"{last.step} steps, final loss {last.loss:.4f}"
+    bar.close(f"saved {out}")
+    if last is not None:
+        print(f"{out}: {last.step} steps, final loss {last.loss:.4f}")
+    return 0
+
+
+def _map_values(labels: Any, lut: dict[int, int]) -> Any:
+    import numpy as np
+
+    keys = np.array(sorted(lut), dtype=np.int64)
+    idx = np.searchsorted(keys, labels.astype(np.int64))
+    return np.asarray([lut[k] for k in keys], dtype=np.int64)[idx]
+
+
+def _spatial_shape(image: Any, channel_axis: int | None) -> tuple[int, ...]:
+    shape = list(image.shape)
+    if channel_axis is not None:
+        del shape[channel_axis % image.ndim]
+    return tuple(shape)
+
+
+def _plane(image: Any, channel_axis: int | None, index: tuple[int, ...]) -> Any:
+    """Plane ``index`` of the leading axes, channels last if the image has channels."""
+    import numpy as np
+
+    if channel_axis is None:
+        return image[index]
+    moved = np.moveaxis(image, channel_axis % image.ndim, -1)
+    return moved[index]
