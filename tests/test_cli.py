@@ -381,3 +381,15 @@ def test_debug_flag_shows_the_traceback(tmp_path):
     with pytest.raises(FileNotFoundError):
         main(["info", str(tmp_path / "nope.pt"), "--debug"])
     assert os.environ.get("NAPARI_UNET_DEBUG") is None
+
+
+@pytest.mark.parametrize("workers", ["0", "-1"])
+def test_bad_worker_count_fails_before_creating_anything(
+    workers, data, model_file, tmp_path, capsys
+):
+    out = tmp_path / "never"
+    argv = ["predict", str(data / "imgs" / "0.tif"), "--model", str(model_file)]
+    rc = main([*argv, "--out", str(out), "--workers", workers, "--quiet"])
+    assert rc == 1
+    assert "--workers must be >= 1" in _error_line(capsys)
+    assert not out.exists()

@@ -10,7 +10,7 @@ from .progress import status
 
 def start_client(args: argparse.Namespace) -> tuple[Any, list[Any]]:
     """A dask.distributed Client for --scheduler / --workers (else None) and what to close."""
-    if not (args.scheduler or args.workers):
+    if not args.scheduler and args.workers is None:
         return None, []
     try:
         from distributed import Client, LocalCluster

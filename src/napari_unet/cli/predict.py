@@ -111,8 +111,8 @@ def cmd_predict(args: argparse.Namespace) -> int:
     if args.instances and not 0 <= object_class < model.n_classes:
         raise InputError(f"--object-class must be between 1 and {model.n_classes}")
     lut = label_lut(model)
+    client, to_close = start_client(args)  # before creating anything: it may fail
     out.mkdir(parents=True, exist_ok=True)
-    client, to_close = start_client(args)
     try:
         for i, plan in enumerate(plans, 1):
             path = plan["input"]
