@@ -1,5 +1,5 @@
-"""Make the user guide's screenshot: napari with the sample data, the U-Net widget docked,
-after a short training run and a prediction.
+"""Make the user guide's screenshots: napari with the sample data, the U-Net widget docked,
+after a short training run of a new tiny U-Net and a prediction; then the activations.
 
 Run from the repository root under a virtual display (napari's canvas needs OpenGL, so use
 xvfb-run rather than QT_QPA_PLATFORM=offscreen)::
@@ -42,6 +42,12 @@ def close_notifications(viewer, app) -> None:
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--steps", type=int, default=150, help="training steps")
+    parser.add_argument(
+        "--source",
+        default="New U-Net",
+        help='model source to train: "New U-Net" (a tiny one, as the user guide shows) or '
+        '"Pretrained: nuclei" (the widget\'s default, fine-tuned)',
+    )
     parser.add_argument("--out", type=Path, default=ROOT / "docs" / "images" / "widget.png")
     parser.add_argument(
         "--activations-out",
@@ -72,6 +78,7 @@ def main() -> None:
     app = QApplication.instance()
     viewer.window._qt_window.resizeDocks([dock], [args.dock_width], Qt.Horizontal)
 
+    widget.model_source.value = args.source
     widget.steps.value = args.steps
     widget.tile_size.value = 96
     widget.train()

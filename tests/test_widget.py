@@ -37,7 +37,9 @@ def nuclei() -> dict[str, np.ndarray]:
 
 
 def fast_settings(widget, steps: int = 3) -> None:
-    """Small, quick training settings (2 shared CPU cores)."""
+    """Small, quick training settings (2 shared CPU cores): a new tiny U-Net (the widget
+    starts on the bundled model), a few steps on small tiles."""
+    widget.model_source.value = "New U-Net"
     widget.steps.value = steps
     widget.tile_size.value = 32
     widget.batch_size.value = 1
@@ -353,3 +355,111 @@ def test_bundled_model_predicts_and_fine_tunes(setup, qtbot) -> None:
     wait_idle(qtbot, widget)
     assert len(widget.model.metadata["training"]) == history + 1
     assert widget.model.metadata["label_mode"] == "scribbles"
+
+
+def test_the_bundled_nuclei_model_is_the_default_source(make_napari_viewer, monkeypatch) -> None:
+    import napari_unet.pretrained as pretrained
+    from napari_unet.widgets.unet_widget import UNetWidget
+
+    if "nuclei" not in pretrained.list_pretrained():
+        pytest.skip("no bundled nuclei model in this checkout")
+    viewer = make_napari_viewer()
+    _, widget = viewer.window.add_plugin_dock_widget("napari-unet-explorer", "U-Net")
+    assert widget.model_source.value == "Pretrained: nuclei"
+    assert widget.make_model_button.text == "Load pretrained"
+    assert widget.model is None  # loaded when the user trains (fine-tunes) or loads it
+    # before it is loaded, the description says what Train starts from and its training data
+    trained_on = pretrained.load_pretrained("nuclei").metadata["trained_on"]
+    assert widget.model_info.value.startswith("Not loaded yet: Train fine-tunes")
+    assert trained_on in widget.model_info.value
+    assert "nuclei" in widget.model_info.toolTip()  # the model card
+
+    # nothing bundled: a new U-Net is the default, and no pretrained model is offered
+    monkeypatch.setattr(pretrained, "list_pretrained", lambda: [])
+    bare = UNetWidget(viewer)
+    assert bare.model_source.value == "New U-Net"
+    assert not any(c.startswith("Pretrained") for c in bare.model_source.choices)
+    assert bare.model_info.value.startswith("No model yet")
+
+
+def test_default_path_fine_tunes_the_bundled_model_on_scribbles(
+    make_napari_viewer, qtbot, nuclei
+) -> None:
+    """Scribbles 1 = background, 2 = nucleus fine-tune the bundled background/nucleus model
+    as it is: same head (slightly moved), its weight-map recipe, still a nucleus model."""
+    from napari.utils.notifications import notification_manager
+
+    from napari_unet.pretrained import list_pretrained, load_pretrained
+
+    if "nuclei" not in list_pretrained():
+        pytest.skip("no bundled nuclei model in this checkout")
+    bundled = load_pretrained("nuclei")
+    viewer = make_napari_viewer()
+    _, widget = viewer.window.add_plugin_dock_widget("napari-unet-explorer", "U-Net")
+    viewer.add_image(nuclei["image"], name="crop")
+    viewer.add_labels(nuclei["scribbles"], name="crop scribbles")
+    assert widget.labels_layer.value is viewer.layers["crop scribbles"]
+    widget.steps.value = 3
+    widget.tile_size.value = 32
+    widget.batch_size.value = 1
+    widget.augment.value = False
+    start = len(notification_manager.records)
+    widget.train()  # no source chosen, no model created: the default path
+    wait_idle(qtbot, widget)
+    model = widget.model
+    assert model.metadata["source"] == "bundled:nuclei"
+    assert model.metadata["training"][-1]["steps_done"] == 3
+    assert len(model.metadata["training"]) == len(bundled.metadata["training"]) + 1
+    assert model.n_classes == 2
+    assert model.metadata["class_names"] == ["background", "nucleus"]
+    messages = [str(n.message) for n in notification_manager.records[start:]]
+    assert not any("output layer" in m for m in messages), messages
+    # the head was fine-tuned, not replaced: 3 Adam steps of lr <= 1e-3 move each weight by
+    # at most ~3e-3, a new head would be freshly drawn (std sqrt(2 / 16) = 0.35)
+    old, new = (m.head.weight.detach().cpu().numpy() for m in (bundled, model))
+    assert new.shape == old.shape == (2, 16, 1, 1)
+    assert 0 < np.abs(new - old).max() < 0.01
+    # the bundled model's weight-map recipe is adopted for fine-tuning
+    recipe = bundled.metadata["weight_map"]
+    assert (widget.w0.value, widget.sigma.value) == (recipe["w0"], recipe["sigma"])
+    # the description says what the model was originally trained on
+    assert bundled.metadata["trained_on"] in widget.model_info.value
+    assert "source: bundled:nuclei" in widget.model_info.value
+
+    # still a nucleus model: class 2 overlaps the true nuclei of the crop, and the
+    # prediction gives instances although the last run was on scribbles
+    widget.predict()
+    wait_idle(qtbot, widget)
+    seg = viewer.layers["segmentation"].data
+    truth = nuclei["instances"] > 0
+    iou = np.count_nonzero((seg == 2) & truth) / np.count_nonzero((seg == 2) | truth)
+    assert iou > 0.5, iou
+    inst = viewer.layers["instances"].data
+    assert np.all(seg[inst > 0] == 2)
+    assert len(np.unique(inst[inst > 0])) >= len(np.unique(nuclei["instances"][truth])) // 2
+
+
+def test_model_rules_of_the_widget() -> None:
+    """The pure rules behind the model section (no Qt needed)."""
+    from napari_unet.widgets.options import (
+        NEW_MODEL,
+        classes_for_training,
+        default_source,
+        predicts_instances,
+        steps_trained,
+    )
+
+    assert default_source([]) == NEW_MODEL
+    assert default_source(["cells", "nuclei"]) == "Pretrained: nuclei"
+    assert default_source(["cells"]) == "Pretrained: cells"
+    # a model keeps its classes when they cover the annotations; instances need 2
+    assert classes_for_training(2, "scribbles", 2) == 2
+    assert classes_for_training(4, "scribbles", 2) == 4
+    assert classes_for_training(2, "scribbles", 3) == 3
+    assert classes_for_training(3, "instances", 2) == 2
+    assert predicts_instances({"label_mode": "instances"}, 2)
+    assert predicts_instances({"label_mode": "scribbles", "class_names": ["background", "a"]}, 2)
+    assert not predicts_instances({"label_mode": "scribbles", "class_names": ["c1", "c2"]}, 2)
+    assert not predicts_instances({"class_names": ["background", "a", "b"]}, 3)
+    assert steps_trained({"training": [{"steps_done": 5}, {"steps_done": None}, {}]}) == 5
+    assert steps_trained({}) == 0

@@ -40,6 +40,7 @@ def setup(make_napari_viewer, crop):
     viewer.add_labels(crop["scribbles"], name="crop scribbles")
     widget.image_layer.value = viewer.layers["crop"]
     widget.labels_layer.value = viewer.layers["crop scribbles"]
+    widget.model_source.value = "New U-Net"  # a tiny one (the default is the bundled model)
     widget.steps.value = 2
     widget.tile_size.value = 32
     widget.batch_size.value = 1

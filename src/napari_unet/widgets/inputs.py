@@ -1,9 +1,7 @@
 """Turn the layers the user picked into arrays, checking everything a user can get wrong.
 
 Every check raises :class:`napari_unet.data.InputError` with a message meant for the user;
-the widget shows it as a napari notification and changes nothing. No Qt; torch is not
-imported at module import (``napari_unet.data`` currently pulls it in, so it is imported
-when the first check fails).
+the widget shows it as a napari notification and changes nothing. No Qt, no torch.
 """
 
 from __future__ import annotations
@@ -14,6 +12,7 @@ from typing import Any
 import numpy as np
 from napari.layers import Image, Labels, Layer
 
+from ..data import InputError
 from .options import MAX_SCRIBBLE_CLASSES, detect_label_mode
 
 
@@ -60,11 +59,13 @@ class LabelsInput:
         return self.layer.data
 
 
-def InputError(message: str) -> Exception:  # noqa: N802 - reads like the exception it makes
-    """A :class:`napari_unet.data.InputError` (imported on first use: see module docstring)."""
-    from ..data import InputError as _InputError
+def user_errors() -> tuple[type[BaseException], ...]:
+    """The exceptions whose message is meant for the user (shown without a traceback):
+    bad input, an unreadable model file, a training run that diverged. Imports torch."""
+    from ..checkpoint import CheckpointError
+    from ..training import TrainingDiverged
 
-    return _InputError(message)
+    return (InputError, CheckpointError, TrainingDiverged)
 
 
 def read_image(layer: Layer | None, channel_axis: int | None) -> ImageInput:
@@ -176,6 +177,27 @@ def read_labels(layer: Layer | None, image: ImageInput, mode: str = "auto") -> L
     return LabelsInput(layer, mode, n_classes, planes)
 
 
+def check_channels(model: Any, image: ImageInput) -> None:
+    """The model takes as many channels as the image has."""
+    if model.in_channels != image.in_channels:
+        raise InputError(
+            f"the model takes {model.in_channels} channel(s) but '{image.name}' has "
+            f"{image.in_channels}: fix the channel axis, or train a new model for this image "
+            "(source 'New U-Net')"
+        )
+
+
+def check_trainable_size(model: Any, image: ImageInput) -> None:
+    """The planes are at least the model's smallest input (training tiles cannot be padded
+    with context that is not there; prediction pads)."""
+    h, w = image.spatial_shape[-2:]
+    if min(h, w) < model.min_input_size:
+        raise InputError(
+            f"'{image.name}' is {h}x{w} pixels, smaller than this model's smallest input "
+            f"({model.min_input_size} px per side): use a larger image or a shallower model"
+        )
+
+
 def image_plane(image: ImageInput, index: tuple[int, ...]) -> np.ndarray:
     """One 2D plane (C, H, W) of the image at the leading index ``index`` (a copy)."""
     data = image.data
@@ -188,7 +210,3 @@ def image_plane(image: ImageInput, index: tuple[int, ...]) -> np.ndarray:
     full = list(index)
     full.insert(image.channel_axis, slice(None))
     return np.array(data[tuple(full)])
-
-
-def plane_shape(image: ImageInput) -> tuple[int, int]:
-    return image.spatial_shape[-2], image.spatial_shape[-1]

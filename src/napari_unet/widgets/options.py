@@ -40,9 +40,49 @@ MAX_SCRIBBLE_CLASSES = 50
 PREDICT_SCOPES = ("current plane", "whole stack")
 
 
+#: the bundled model offered first: fine-tuning it on scribbles is the quick path for nuclei
+DEFAULT_PRETRAINED = "nuclei"
+
+
 def model_sources(pretrained: list[str]) -> list[str]:
     """The model source choices: a new U-Net, each bundled model, a model file."""
     return [NEW_MODEL, *(PRETRAINED_PREFIX + name for name in pretrained), FROM_FILE]
+
+
+def default_source(pretrained: list[str]) -> str:
+    """The source the widget starts on: the bundled nuclei model if there is one (else the
+    first bundled model), a new U-Net if nothing is bundled."""
+    if not pretrained:
+        return NEW_MODEL
+    name = DEFAULT_PRETRAINED if DEFAULT_PRETRAINED in pretrained else pretrained[0]
+    return PRETRAINED_PREFIX + name
+
+
+def classes_for_training(model_classes: int, mode: str, label_classes: int) -> int:
+    """The number of classes K a model must have to train on these annotations.
+
+    A model keeps its K when it fits: instances need background/cell (K = 2), scribbles
+    need at least the largest class value. Otherwise the annotations decide (and the model
+    gets a new head).
+    """
+    if mode == "instances":
+        return 2
+    return max(model_classes, label_classes)
+
+
+def predicts_instances(metadata: dict[str, Any], n_classes: int) -> bool:
+    """Whether predictions also give instances (connected components of channel 1): for
+    models trained on instances, and for background/object models fine-tuned on scribbles
+    (the bundled nuclei model keeps its class names "background", "nucleus")."""
+    if metadata.get("label_mode") == "instances":
+        return True
+    names = metadata.get("class_names") or []
+    return n_classes == 2 and len(names) == 2 and names[0] == "background"
+
+
+def steps_trained(metadata: dict[str, Any]) -> int:
+    """Optimiser steps a model has been trained for, over all its recorded runs."""
+    return sum(int(h.get("steps_done") or 0) for h in metadata.get("training") or [])
 
 
 def detect_label_mode(values: np.ndarray) -> str:
@@ -75,7 +115,7 @@ def describe_model(model: Any) -> str:
         f"{cfg['in_channels']} input channel(s) -> {classes}"
     )
     history = meta.get("training") or []
-    steps = sum(int(h.get("steps_done") or 0) for h in history)
+    steps = steps_trained(meta)
     if history:
         last = history[-1].get("final_loss")
         loss = f", last loss {last:.3g}" if isinstance(last, float) else ""
@@ -92,3 +132,15 @@ def describe_model(model: Any) -> str:
     if meta.get("trained_on"):
         text += f"\noriginally trained on {meta['trained_on']}"
     return text
+
+
+def describe_pending(source: str, summary: str = "") -> str:
+    """What Train will start from while there is no current model (``summary``: what the
+    chosen bundled model is and what it was trained on)."""
+    if source == NEW_MODEL:
+        return "No model yet: Train creates a new U-Net with the preset above."
+    if source == FROM_FILE:
+        return "No model yet: Train loads the file above and trains it further."
+    return "Not loaded yet: Train fine-tunes this model (Load pretrained: use it as is)." + (
+        f"\n{summary}" if summary else ""
+    )

@@ -13,7 +13,7 @@ import numpy as np
 
 from . import layers as L
 from .inputs import ImageInput, LabelsInput
-from .workers import Index, PlaneResult
+from .workers import ActivationResult, Index, PlaneResult
 
 
 def write_weights(
@@ -97,3 +97,20 @@ def write_prediction(
         image_out(L.WEIGHTS, r.weight, False, colormap="inferno", visible=False)
     if r.loss is not None:
         image_out(L.LOSS, r.loss, False, colormap="magma", visible=False)
+
+
+def write_activations(viewer: Any, r: ActivationResult, image: ImageInput) -> str:
+    """The channels of one level into "activations: <level>", over the plane they came
+    from; returns a line for the status."""
+    L.set_activations(
+        viewer,
+        r.level,
+        r.channels,
+        image,
+        level_scale=r.scale,
+        level_translate=r.translate,
+        plane_index=r.index,
+        offset=r.offset,
+    )
+    c, h, w = r.channels.shape
+    return f"{r.level}: {c} channels of {h}x{w} (scale {r.scale:g})"

@@ -18,6 +18,8 @@ from typing import Any
 
 import numpy as np
 
+from ..data import IGNORE_INDEX
+
 Index = tuple[int, ...]
 Region = tuple[int, int, int, int]  # y0, y1, x0, x1 within a plane
 
@@ -87,9 +89,19 @@ class ActivationResult:
 class JobDone:
     kind: str  # "train", "predict", "activations"
     cancelled: bool = False
-    steps: int = 0
+    steps: int = 0  # training steps, or planes predicted
     seconds: float = 0.0
     extra: dict[str, Any] = field(default_factory=dict)
+
+    def summary(self) -> str:
+        """One line for the status: what was done, how fast."""
+        if self.cancelled:
+            verb = {"train": "training", "predict": "prediction"}.get(self.kind, self.kind)
+            return f"{verb} cancelled after {self.steps} step(s); model kept"
+        if self.kind == "train":
+            rate = self.steps / self.seconds if self.seconds > 0 else 0.0
+            return f"trained {self.steps} steps in {self.seconds:.1f} s ({rate:.1f} steps/s)"
+        return f"predicted {self.steps} plane(s) in {self.seconds:.1f} s"
 
 
 @dataclass
@@ -152,8 +164,6 @@ def _prepare(
 
 
 def _shown_weight(sample: Any) -> np.ndarray:
-    from ..softmax_energy import IGNORE_INDEX
-
     return np.where(sample.target != IGNORE_INDEX, sample.weight, 0.0).astype(np.float32)
 
 
@@ -164,7 +174,7 @@ def _predict_plane(model: Any, normalized: np.ndarray, device: str) -> Any:
 
 
 def _loss_map(logits: np.ndarray, sample: Any) -> np.ndarray:
-    """-w(x) log p_{l(x)}(x) on annotated pixels, 0 elsewhere (energy.pixel_loss)."""
+    """-w(x) log p_{l(x)}(x) on annotated pixels, 0 elsewhere (softmax_energy.pixel_loss)."""
     import torch
 
     from ..softmax_energy import pixel_loss

@@ -1,0 +1,101 @@
+"""Run the widget's jobs (:mod:`.workers`) one at a time in a napari thread worker.
+
+The runner owns what every job needs: napari's activity bar, the cancel event, and getting
+the job's events, result and errors back to the main thread (as plain callbacks).
+"""
+
+from __future__ import annotations
+
+import inspect
+import threading
+from collections.abc import Callable
+from typing import Any
+
+from napari.utils import progress
+
+from .workers import JobFailed, guarded
+
+
+class JobRunner:
+    """One job at a time; ``busy`` while it runs.
+
+    ``on_event(event)``: each event a generator job yields; ``on_result(value)``: what the
+    job returns; ``on_error(exc)``: an exception the job raised (the original one for a
+    :class:`JobFailed`); ``on_aborted()``: quit from napari's activity dock;
+    ``on_finished()``: always, last.
+    """
+
+    def __init__(
+        self,
+        on_event: Callable[[Any], None],
+        on_result: Callable[[Any], None],
+        on_error: Callable[[BaseException], None],
+        on_aborted: Callable[[], None],
+        on_finished: Callable[[], None],
+    ) -> None:
+        self.on_event = on_event
+        self.on_result = on_result
+        self.on_error = on_error
+        self.on_aborted = on_aborted
+        self.on_finished = on_finished
+        #: set by :meth:`cancel`; jobs check it between steps (or planes)
+        self.cancel_event = threading.Event()
+        self._worker: Any = None
+        self._pbar: Any = None
+
+    @property
+    def busy(self) -> bool:
+        return self._worker is not None
+
+    def start(
+        self, job: Callable[..., Any], *args: Any, total: int, desc: str, **kwargs: Any
+    ) -> None:
+        """Run ``job(*args, **kwargs)`` in a thread worker; ``total`` steps for napari's
+        activity bar (0: unknown)."""
+        from napari.qt.threading import create_worker
+
+        self.cancel_event.clear()
+        if inspect.isgeneratorfunction(job):
+            job = guarded(job)
+        worker = create_worker(job, *args, _ignore_errors=True, **kwargs)
+        try:  # we report errors ourselves (with a message meant for the user)
+            worker.errored.disconnect(worker._relay_error)
+        except (AttributeError, TypeError, RuntimeError):
+            pass
+        if hasattr(worker, "yielded"):
+            worker.yielded.connect(self.on_event)
+        if hasattr(worker, "aborted"):
+            worker.aborted.connect(self.on_aborted)
+        worker.returned.connect(self.on_result)
+        worker.errored.connect(self._errored)
+        worker.finished.connect(self._finished)
+        self._pbar = progress(total=total, desc=desc)
+        self._worker = worker
+        worker.start()
+
+    def cancel(self) -> bool:
+        """Ask the running job to stop (False if none runs)."""
+        if self._worker is None:
+            return False
+        self.cancel_event.set()
+        return True
+
+    def advance(self, done: int) -> None:
+        """Move napari's activity bar to ``done`` steps."""
+        if self._pbar is not None and done > self._pbar.n:
+            self._pbar.update(done - self._pbar.n)
+
+    def _errored(self, exc: BaseException) -> None:
+        if isinstance(exc, JobFailed) and exc.__cause__ is not None:
+            exc = exc.__cause__
+        self.on_error(exc)
+
+    def _finished(self) -> None:
+        worker, self._worker = self._worker, None
+        gen = getattr(worker, "_gen", None)
+        if gen is not None:
+            gen.close()  # after an abort (napari's activity dock): run the job's cleanup
+        if self._pbar is not None:
+            self._pbar.close()
+            self._pbar = None
+        self.on_finished()

@@ -1,0 +1,154 @@
+"""3. Training: the settings, Train / Cancel, and how a run goes (progress bar, a status
+line, the live loss curve). The progress bar and status line report predictions too."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import numpy as np
+from magicgui.widgets import (
+    CheckBox,
+    ComboBox,
+    FloatSpinBox,
+    Label,
+    ProgressBar,
+    PushButton,
+    SpinBox,
+)
+
+from .form import Section, TextLabel, row
+from .loss_plot import LossPlot
+from .workers import AnnotationSettings
+
+OPTIMIZERS = [("adam (quick fine-tuning)", "adam"), ("sgd, momentum 0.99 (paper)", "sgd")]
+
+
+class TrainingSection(Section):
+    """The training settings and the run's progress."""
+
+    def __init__(self, devices: list[str]) -> None:
+        super().__init__("3. Training")
+        self.steps = SpinBox(value=200, min=1, max=1_000_000, step=50)
+        self.learning_rate = FloatSpinBox(value=1e-3, min=1e-5, max=1.0, step=1e-4)
+        self.learning_rate.native.setDecimals(5)
+        self.learning_rate.native.setMinimumWidth(95)
+        self.learning_rate.value = 1e-3
+        self.tile_size = SpinBox(value=128, min=16, max=2048, step=16)
+        self.batch_size = SpinBox(value=2, min=1, max=64)
+        self.optimizer = ComboBox(choices=OPTIMIZERS, value="adam")
+        self.device = ComboBox(
+            choices=[(f"auto ({devices[0]})", "auto"), *((d.upper(), d) for d in devices)],
+            value="auto",
+        )
+        self.augment = CheckBox(value=True, text="augmentation (elastic, flips, rotations)")
+        self.use_weight_map = CheckBox(value=True)
+        self.use_weight_map.native.setText("weight map w(x)")
+        self.w0 = FloatSpinBox(value=10.0, min=0.0, max=100.0, step=1.0)
+        self.sigma = FloatSpinBox(value=5.0, min=0.5, max=50.0, step=0.5)
+        self.class_balance = CheckBox(value=False)
+        self.class_balance.native.setText("class balance w_c")
+        self.train_button = PushButton(text="Train")
+        self.cancel_button = PushButton(text="Cancel", enabled=False)
+        self.progress_bar = ProgressBar(value=0, min=0, max=1)
+        self.status = TextLabel()
+        self.loss_plot = LossPlot()
+        tips = {
+            self.steps: "Optimiser steps (one batch of tiles each)",
+            self.learning_rate: "Learning rate; decays along a cosine to 5 % at the last step",
+            self.tile_size: "Output tile side in pixels; the input tile adds the model's context",
+            self.batch_size: "Tiles per step",
+            self.device: "auto: CUDA, else Apple MPS, else CPU",
+            self.augment: "Elastic deformation (the paper's), flips, 90-degree rotations, "
+            "intensity jitter",
+            self.use_weight_map: "Instance mode: w(x) = w_c(x) + w0 exp(-(d1 + d2)^2 / "
+            "2 sigma^2), high weight on the gaps between touching cells",
+            self.class_balance: "w_c: every annotated class weighs the same in the loss",
+            self.w0: "w0: height of the border term of w(x)",
+            self.sigma: "sigma: width of the border term of w(x), in pixels",
+            self.train_button: "Train the current model (a new one from 'source' if none yet)",
+            self.cancel_button: "Stop after the current step; the model stays usable",
+        }
+        for widget, tip in tips.items():
+            widget.tooltip = tip
+        self.add_rows(
+            [
+                ("steps", row(self.steps, Label(value="learning rate"), self.learning_rate)),
+                ("tile size", row(self.tile_size, Label(value="batch"), self.batch_size)),
+                ("optimizer", self.optimizer),
+                ("device", self.device),
+                ("", self.augment),
+                ("", row(self.use_weight_map, self.class_balance)),
+                ("w0, sigma", row(self.w0, self.sigma)),
+                ("", row(self.train_button, self.cancel_button)),
+                ("", self.progress_bar),
+                ("", self.status),
+                ("", self.loss_plot),
+            ]
+        )
+        self.use_weight_map.changed.connect(self._on_weight_map_toggled)
+
+    def _on_weight_map_toggled(self, *_: Any) -> None:
+        self.w0.enabled = self.sigma.enabled = self.use_weight_map.value
+
+    # ------------------------------------------------------------------ settings
+    def config(self) -> Any:
+        """The :class:`napari_unet.training.TrainConfig` of these settings (not validated)."""
+        from ..training import TrainConfig
+
+        return TrainConfig(
+            steps=int(self.steps.value),
+            learning_rate=float(self.learning_rate.value),
+            optimizer=self.optimizer.value,
+            batch_size=int(self.batch_size.value),
+            tile_size=int(self.tile_size.value),
+            augment=bool(self.augment.value),
+            elastic=bool(self.augment.value),
+            device=self.device.value,
+        )
+
+    def annotation_settings(self, mode: str) -> AnnotationSettings:
+        """How annotations in ``mode`` become targets and the weight map w(x)."""
+        return AnnotationSettings(
+            mode=mode,
+            use_weight_map=bool(self.use_weight_map.value),
+            w0=float(self.w0.value),
+            sigma=float(self.sigma.value),
+            class_balance=bool(self.class_balance.value),
+        )
+
+    def adopt_weight_map_recipe(self, model: Any) -> None:
+        """Fine-tune with the weight map recipe the model was trained with, if it says."""
+        recipe = (model.metadata or {}).get("weight_map")
+        if not isinstance(recipe, dict):
+            return
+        if "w0" in recipe:
+            self.w0.value = float(recipe["w0"])
+        if "sigma" in recipe:
+            self.sigma.value = float(recipe["sigma"])
+        if "class_balance" in recipe:
+            self.class_balance.value = bool(recipe["class_balance"])
+
+    # ------------------------------------------------------------------ progress
+    def begin(self, total: int, message: str) -> None:
+        """A job of ``total`` steps (or planes) starts."""
+        self.progress_bar.max = max(total, 1)
+        self.progress_bar.value = 0
+        self.status.value = message
+
+    def advance(self, done: int) -> None:
+        self.progress_bar.value = min(done, self.progress_bar.max)
+
+    def show_step(self, event: Any) -> None:
+        """One training step done (a :class:`napari_unet.training.Progress`)."""
+        self.loss_plot.add(event.step, event.loss)
+        self.advance(event.step)
+        eta = event.eta
+        left = f", ~{eta:.0f} s left" if np.isfinite(eta) else ""
+        self.status.value = (
+            f"step {event.step}/{event.steps}: loss {event.loss:.4f}, "
+            f"{event.steps_per_second:.1f} steps/s{left}"
+        )
+
+    def set_busy(self, busy: bool) -> None:
+        self.train_button.enabled = not busy
+        self.cancel_button.enabled = busy
