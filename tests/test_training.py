@@ -160,3 +160,11 @@ def test_cosine_schedule_by_steps():
     lr0 = TrainConfig().learning_rate
     expected = [lr0 * (0.05 + 0.95 * 0.5 * (1 + np.cos(np.pi * s / 4))) for s in range(4)]
     np.testing.assert_allclose([e.learning_rate for e in events], expected, rtol=1e-6)
+
+
+def test_bf16_mixed_precision_training_runs_and_fp16_needs_cuda():
+    losses = fit(_tiny(), [_toy_sample()], TrainConfig(steps=3, tile_size=16, precision="bf16"))
+    assert len(losses) == 3 and all(np.isfinite(losses))
+    if not torch.cuda.is_available():
+        with pytest.raises(InputError, match="CUDA"):
+            fit(_tiny(), [_toy_sample()], TrainConfig(steps=1, tile_size=16, precision="fp16"))

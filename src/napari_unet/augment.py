@@ -14,6 +14,7 @@ weights with nearest neighbour, both mirrored at the border.
 
 from __future__ import annotations
 
+import functools
 from collections.abc import Sequence
 
 import numpy as np
@@ -28,6 +29,7 @@ __all__ = [
 ]
 
 
+@functools.lru_cache(maxsize=64)
 def _cubic_upsample_matrix(n: int, grid: int) -> np.ndarray:
     """(n, grid) matrix R with R @ v = the cubic spline through v sampled at n points.
 
@@ -37,10 +39,12 @@ def _cubic_upsample_matrix(n: int, grid: int) -> np.ndarray:
     """
     pos = np.zeros(1) if n == 1 else np.linspace(0.0, grid - 1.0, n)
     eye = np.eye(grid)
-    return np.stack(
+    matrix = np.stack(
         [ndimage.map_coordinates(eye[j], pos[None], order=3, mode="mirror") for j in range(grid)],
         axis=1,
     )
+    matrix.flags.writeable = False  # cached and shared between calls
+    return matrix
 
 
 def random_displacement_field(
@@ -64,7 +68,7 @@ def random_displacement_field(
     coarse = rng.normal(0.0, sigma, size=(2, grid, grid))
     ry = _cubic_upsample_matrix(h, grid)
     rx = _cubic_upsample_matrix(w, grid)
-    field = np.einsum("yi,cij,xj->cyx", ry, coarse, rx, optimize=True)
+    field = ry @ coarse @ rx.T  # (2, H, W): separable bicubic upsampling
     return field.astype(np.float32)
 
 

@@ -281,7 +281,9 @@ def model_node(model: Any, client: Any = None) -> Any:
     ``client.scatter`` when a distributed client is active, else a single delayed key."""
     import dask
 
-    ship = copy.deepcopy(model).cpu().eval()
+    from .devices import fold_batch_norm
+
+    ship = fold_batch_norm(copy.deepcopy(model).cpu().eval())
     ship.requires_grad_(False)
     client = _client(client)
     if client is not None:

@@ -18,7 +18,7 @@ import numpy as np
 import torch
 
 from .data import as_channels_first, class_to_label, normalize
-from .devices import inference_context, resolve_device
+from .devices import fold_batch_norm, inference_context, resolve_device
 from .model import UNet
 
 
@@ -216,11 +216,12 @@ def predict_tiled(
             progress(done, total)
 
     norm = model.metadata.get("normalization")
+    net = fold_batch_norm(model)  # once per call: the model may be trained in between
     for index in np.ndindex(*lead):
         plane = planes[index]
         plane = normalize(plane, norm) if normalize_input else plane.astype(np.float32)
         a = predict_plane_logits(
-            model,
+            net,
             plane,
             tile_size=tile_size,
             batch_size=batch_size,

@@ -25,7 +25,7 @@ import torch
 
 from .augment import augment_tile
 from .data import IGNORE_INDEX, InputError, TrainingSample, check_classes
-from .devices import resolve_device
+from .devices import PRECISIONS, autocast_dtype, resolve_device
 from .model import UNet
 from .softmax_energy import energy
 from .tiling import mirror_indices
@@ -57,6 +57,9 @@ class TrainConfig:
     #: optional wall-clock budget: training stops after this many seconds (or ``steps``,
     #: whichever comes first) and the cosine schedule follows elapsed time instead of steps
     max_seconds: float | None = None
+    #: "fp32", or mixed precision: "bf16" (CPUs with AVX-512 BF16 / AMX, GPUs) or "fp16"
+    #: (CUDA, with gradient scaling)
+    precision: str = "fp32"
 
     def validate(self) -> None:
         if self.steps < 1:
@@ -69,6 +72,8 @@ class TrainConfig:
             raise InputError(f"schedule must be one of {SCHEDULES}")
         if self.batch_size < 1 or self.tile_size < 1:
             raise InputError("batch size and tile size must be >= 1")
+        if self.precision not in PRECISIONS:
+            raise InputError(f"precision must be one of {PRECISIONS}")
         if self.max_seconds is not None and not self.max_seconds > 0:
             raise InputError("max_seconds must be a positive number of seconds")
 
@@ -170,8 +175,10 @@ class BatchPrefetcher:
     from the sampler in order, so seeded runs stay reproducible.
     """
 
-    def __init__(self, sampler: TileSampler, batch_size: int, depth: int = 2) -> None:
-        self._sampler, self._batch_size = sampler, batch_size
+    def __init__(
+        self, sampler: TileSampler, batch_size: int, depth: int = 2, pin: bool = False
+    ) -> None:
+        self._sampler, self._batch_size, self._pin = sampler, batch_size, pin
         self._queue: queue.Queue = queue.Queue(maxsize=depth)
         self._stop = threading.Event()
         self._thread = threading.Thread(target=self._run, name="unet-batches", daemon=True)
@@ -181,6 +188,8 @@ class BatchPrefetcher:
         try:
             while not self._stop.is_set():
                 item: object = self._sampler.batch(self._batch_size)
+                if self._pin:  # page-locked memory: the copy to the GPU runs asynchronously
+                    item = tuple(t.pin_memory() for t in item)  # type: ignore[attr-defined]
                 while not self._stop.is_set():
                     try:
                         self._queue.put(item, timeout=0.05)
@@ -249,6 +258,29 @@ def prepare_model_metadata(
         )
 
 
+def make_optimizer(
+    model: UNet, config: TrainConfig, device: torch.device
+) -> torch.optim.Optimizer:
+    """Adam, or SGD with momentum (0.99 in the paper); fused kernels where torch has them
+    (one kernel for all parameters: the Adam step of the small preset drops from ~10 to
+    ~2 ms on a 2-core CPU)."""
+    params = [p for p in model.parameters() if p.requires_grad]
+    fused = {"fused": True} if device.type in ("cpu", "cuda") else {}
+    kwargs = {"lr": config.learning_rate, "weight_decay": config.weight_decay, **fused}
+    if config.optimizer == "sgd":
+        kwargs["momentum"] = config.momentum
+        try:
+            return torch.optim.SGD(params, **kwargs)
+        except (RuntimeError, TypeError, ValueError):  # no fused kernel here
+            kwargs.pop("fused", None)
+            return torch.optim.SGD(params, **kwargs)
+    try:
+        return torch.optim.Adam(params, **kwargs)
+    except (RuntimeError, TypeError, ValueError):
+        kwargs.pop("fused", None)
+        return torch.optim.Adam(params, **kwargs)
+
+
 def train(
     model: UNet,
     samples: Sequence[TrainingSample],
@@ -281,16 +313,7 @@ def train(
     sampler = TileSampler(samples, tile_in, tile_out, rng, config.augment, config.elastic)
 
     model.to(device=device, memory_format=torch.channels_last)
-    params = [p for p in model.parameters() if p.requires_grad]
-    if config.optimizer == "sgd":
-        opt: torch.optim.Optimizer = torch.optim.SGD(
-            params,
-            lr=config.learning_rate,
-            momentum=config.momentum,
-            weight_decay=config.weight_decay,
-        )
-    else:
-        opt = torch.optim.Adam(params, lr=config.learning_rate, weight_decay=config.weight_decay)
+    opt = make_optimizer(model, config, device)
     start = time.perf_counter()
 
     def progress_fraction(step: int) -> float:
@@ -308,7 +331,11 @@ def train(
     good_state = copy.deepcopy(model.state_dict())
     losses: list[float] = []
     steps_done = 0
-    batches = BatchPrefetcher(sampler, config.batch_size)
+    batches = BatchPrefetcher(sampler, config.batch_size, pin=device.type == "cuda")
+    amp_dtype = autocast_dtype(config.precision)
+    if amp_dtype is torch.float16 and device.type != "cuda":
+        raise InputError("fp16 training needs a CUDA GPU; use bf16 or fp32")
+    scaler = torch.amp.GradScaler("cuda", enabled=amp_dtype is torch.float16)
     try:
         for step in range(1, config.steps + 1):
             for group in opt.param_groups:
@@ -318,8 +345,9 @@ def train(
             t, w = t.to(device, non_blocking=True), w.to(device, non_blocking=True)
             with torch.enable_grad():  # grad mode is thread-local: set it in the worker
                 model.train()
-                logits = model(x)
-                loss = energy(logits, t, w)
+                with torch.autocast(device.type, dtype=amp_dtype, enabled=amp_dtype is not None):
+                    logits = model(x)
+                loss = energy(logits, t, w)  # computed in fp32 whatever the precision
                 if not torch.isfinite(loss):
                     model.load_state_dict(good_state)
                     raise TrainingDiverged(
@@ -328,8 +356,9 @@ def train(
                         "learning rate)"
                     )
                 opt.zero_grad(set_to_none=True)
-                loss.backward()
-                opt.step()
+                scaler.scale(loss).backward()
+                scaler.step(opt)
+                scaler.update()
             steps_done = step
             losses.append(float(loss.detach()))
             if step % 10 == 0:
