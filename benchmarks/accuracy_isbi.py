@@ -6,8 +6,8 @@ Labels: 255 = cell interior, 0 = membrane. The model is trained in instance mode
 4-connected components of the interior (class 0 = membrane, class 1 = interior), so the
 weight map w(x) (paper eq. 2) can put its border term on the membranes between cells.
 Each variant trains from scratch for ``--minutes`` of wall time (the time to prepare the
-weight maps included); the cosine learning-rate schedule is sized from the speed measured
-on steps 10-30 (a constant 5 % rate fills any time left after the cosine run).
+weight maps included), with the cosine learning-rate schedule following elapsed time
+(``TrainConfig.max_seconds``).
 Scores on images 15-19 (:func:`napari_unet.metrics.isbi_scores`): pixel error of the
 binary interior mask (p_interior > threshold) and adapted Rand error of its 4-connected
 components against the true ones (true membranes excluded), at threshold 0.5 and at the
@@ -75,34 +75,12 @@ def run_variant(
                  batch_norm=True, dropout=0.0)  # fmt: skip
     base = dict(batch_size=args.batch_size, tile_size=args.tile_size, seed=args.seed,
                 learning_rate=args.lr, device="cpu")  # fmt: skip
-    steps = 0
-    # phase 1: 30 steps at a constant rate; the speed is measured on steps 10-30
-    t10 = time.perf_counter()
-    for p in train(model, samples, TrainConfig(steps=30, schedule="constant", **base)):
-        steps = p.step
-        if p.step == 10:
-            t10 = time.perf_counter()
-    rate = 20 / max(time.perf_counter() - t10, 1e-6)
-    remaining = deadline - time.perf_counter()
-    n2 = max(int(rate * remaining), 1)
-    # phase 2: cosine decay over the steps that fit the budget; stop at the deadline anyway
-    # phase 3 (only if phase 2 ends early): constant 5 % learning rate until the deadline
-    loss = float("nan")
-    phases = [
-        TrainConfig(steps=n2, schedule="cosine", **{**base, "seed": args.seed + 1}),
-        TrainConfig(steps=100_000, schedule="constant",
-                    **{**base, "seed": args.seed + 2, "learning_rate": 0.05 * args.lr}),
-    ]  # fmt: skip
-    for cfg in phases:
-        gen = train(model, samples, cfg)
-        for p in gen:
-            loss = p.loss
-            steps += 1
-            if time.perf_counter() >= deadline:
-                gen.close()
-                break
-        if time.perf_counter() >= deadline:
-            break
+    # one cosine schedule over the wall-clock time left (TrainConfig.max_seconds)
+    remaining = max(deadline - time.perf_counter(), 1.0)
+    config = TrainConfig(steps=10**7, schedule="cosine", max_seconds=remaining, **base)
+    steps, loss = 0, float("nan")
+    for p in train(model, samples, config):
+        steps, loss = p.step, p.loss
     train_seconds = time.perf_counter() - t_start
     # threshold on p_interior: 0.5, and the one with the lowest Rand error on training
     # images 10-14 (chosen without looking at the test images)
@@ -133,7 +111,6 @@ def run_variant(
         sigma=sigma,
         class_balance=balance,
         steps=steps,
-        planned_steps=30 + n2,
         train_seconds=round(train_seconds, 1),
         final_loss=loss,
         per_image=[{k: round(v, 4) for k, v in s.items()} for s in scores],
