@@ -93,3 +93,12 @@ def test_metadata_must_be_json(tmp_path):
     with pytest.raises(ValueError, match="JSON"):
         save_model(tmp_path / "m.pt", model)
     assert not (tmp_path / "m.pt").exists()
+
+
+def test_saved_files_get_normal_permissions(tmp_path):
+    old = os.umask(0o022)
+    try:
+        path = save_model(tmp_path / "m.pt", _model())
+    finally:
+        os.umask(old)
+    assert path.stat().st_mode & 0o777 == 0o644

@@ -42,6 +42,7 @@ import numpy as np
 import torch
 
 from . import model as model_module
+from .atomic import atomic_path
 from .checkpoint import CheckpointError
 from .data import DEFAULT_NORMALIZATION, InputError, as_channels_first
 from .model import UNet
@@ -584,16 +585,9 @@ def _save(spec: ModuleType, descr: Any, path: Path, tmp: Path) -> Path:
     """Write the package next to ``path`` under a temporary name, check it, move it in place."""
     path.parent.mkdir(parents=True, exist_ok=True)
     if path.suffix.lower() == ".zip":
-        fd, part = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".part", dir=path.parent)
-        os.close(fd)
-        try:
+        with atomic_path(path, suffix=".part") as part:
             with spec.ValidationContext(perform_io_checks=True, log_warnings=False):
                 spec.save_bioimageio_package(descr, output_path=Path(part))
-            os.replace(part, path)
-        except BaseException:
-            with contextlib.suppress(OSError):
-                os.unlink(part)
-            raise
         return path
     part = Path(tempfile.mkdtemp(prefix=f".{path.name}.", suffix=".part", dir=path.parent))
     old = None

@@ -15,12 +15,10 @@ This module imports no napari or Qt.
 
 from __future__ import annotations
 
-import contextlib
 import glob
 import os
 import re
 import shutil
-import tempfile
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -28,6 +26,7 @@ from typing import Any
 
 import numpy as np
 
+from .atomic import atomic_path
 from .data import InputError
 
 TIFF_SUFFIXES = (".tif", ".tiff")
@@ -337,21 +336,6 @@ def check_output(
     return path
 
 
-@contextlib.contextmanager
-def _atomic(path: Path):
-    """Yield a temporary file name next to ``path``; rename it to ``path`` on success."""
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(prefix=f".{path.stem}.", suffix=path.suffix, dir=path.parent)
-    os.close(fd)
-    try:
-        yield tmp
-        os.replace(tmp, path)
-    except BaseException:
-        with contextlib.suppress(OSError):
-            os.unlink(tmp)
-        raise
-
-
 def write_labels(path: str | os.PathLike, labels: np.ndarray, *, overwrite: bool = False) -> Path:
     """Write a label image: TIFF (any integer type, zlib-compressed) or PNG (2D, <= 16 bit)."""
     path = check_output(path, overwrite=overwrite)
@@ -362,7 +346,7 @@ def write_labels(path: str | os.PathLike, labels: np.ndarray, *, overwrite: bool
     if suffix in TIFF_SUFFIXES:
         import tifffile
 
-        with _atomic(path) as tmp:
+        with atomic_path(path, suffix=path.suffix) as tmp:
             tifffile.imwrite(tmp, labels, compression="zlib")
     elif suffix == ".png":
         if labels.ndim != 2:
@@ -372,7 +356,7 @@ def write_labels(path: str | os.PathLike, labels: np.ndarray, *, overwrite: bool
         import imageio.v3 as iio
 
         dtype = np.uint8 if labels.max(initial=0) < 256 else np.uint16
-        with _atomic(path) as tmp:
+        with atomic_path(path, suffix=path.suffix) as tmp:
             iio.imwrite(tmp, labels.astype(dtype), extension=".png")
     else:
         raise InputError(f"{path}: write labels as .tif or .png")
@@ -386,7 +370,7 @@ def write_image(path: str | os.PathLike, image: np.ndarray, *, overwrite: bool =
         raise InputError(f"{path}: write images as .tif")
     import tifffile
 
-    with _atomic(path) as tmp:
+    with atomic_path(path, suffix=path.suffix) as tmp:
         tifffile.imwrite(tmp, np.asarray(image), compression="zlib")
     return path
 

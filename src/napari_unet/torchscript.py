@@ -21,17 +21,16 @@ What the file expects (also stored inside it, see :func:`read_torchscript_info`)
 
 from __future__ import annotations
 
-import contextlib
 import copy
 import json
 import os
-import tempfile
 import warnings
 from pathlib import Path
 from typing import Any
 
 import torch
 
+from .atomic import atomic_path
 from .checkpoint import CheckpointError
 from .model import UNet
 
@@ -98,16 +97,8 @@ def export_torchscript(model: UNet, path: str | os.PathLike, *, overwrite: bool 
     except TypeError as err:
         raise ValueError(f"model.metadata must be JSON-serialisable: {err}") from err
     traced = trace_model(model)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
-    os.close(fd)
-    try:
+    with atomic_path(path) as tmp:
         torch.jit.save(traced, tmp, _extra_files={INFO_FILE: info})
-        os.replace(tmp, path)
-    except BaseException:
-        with contextlib.suppress(OSError):
-            os.unlink(tmp)
-        raise
     return path
 
 

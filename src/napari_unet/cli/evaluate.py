@@ -123,11 +123,11 @@ def cmd_evaluate(args: argparse.Namespace) -> int:
     summary = _mean_scores(rows)
     _print_table(rows, summary)
     if args.json:
-        from ..io import _atomic
+        from ..atomic import atomic_path
 
         path = Path(args.json)
         text = json.dumps({"kind": kind, "mean": summary, "images": rows}, indent=2)
-        with _atomic(path) as tmp:
+        with atomic_path(path, suffix=path.suffix) as tmp:
             Path(tmp).write_text(text + "\n", encoding="utf-8")
         status(f"wrote {path}", args)
     return 0
