@@ -71,6 +71,18 @@ def read_checkpoint(path: str | os.PathLike) -> dict[str, Any]:
             "corrupt or another kind of file?)"
         )
     try:
+        with zipfile.ZipFile(path) as archive:
+            damaged = archive.testzip()  # the CRC-32 of every member
+    except (zipfile.BadZipFile, OSError, EOFError, ValueError) as err:
+        raise CheckpointError(
+            f"{path.name}: not a readable model file (truncated or corrupt?): {err}"
+        ) from err
+    if damaged is not None:
+        raise CheckpointError(
+            f"{path.name}: damaged model file: the checksum of {damaged} does not match "
+            "(a corrupted copy or download?)"
+        )
+    try:
         payload = torch.load(path, map_location="cpu", weights_only=True)
     except pickle.UnpicklingError as err:
         raise CheckpointError(

@@ -73,19 +73,33 @@ def normalize(image: np.ndarray, normalization: dict[str, Any] | None = None) ->
     pixels raise :class:`InputError`.
     """
     norm = normalization or DEFAULT_NORMALIZATION
-    x = np.asarray(image, dtype=np.float32)
+    raw = np.asarray(image)
+    if raw.dtype == bool:
+        raw = raw.astype(np.uint8)
+    # float32 holds every 8/16-bit value exactly; wider types (float64, 32/64-bit integers)
+    # are normalised in float64, so large values, offsets and ranges keep their grey levels
+    wide = raw.dtype.itemsize > 4 or (raw.dtype.kind in "iu" and raw.dtype.itemsize == 4)
+    x = raw.astype(np.float64 if wide else np.float32, copy=False)
     if not np.isfinite(x).all():
         raise InputError("the image contains NaN or infinite pixels")
     method = norm.get("method", "percentile")
     if method == "none":
-        return x
+        out = x.astype(np.float32)
+        if not np.isfinite(out).all():
+            raise InputError(
+                "the image has values beyond the float32 range (about 3.4e38): use "
+                "percentile normalisation"
+            )
+        return out
     if method != "percentile":
         raise InputError(f"unknown normalisation method {method!r}")
-    flat = x.reshape(x.shape[0], -1).astype(np.float64)
+    flat = x.reshape(x.shape[0], -1).astype(np.float64, copy=False)
     lo = np.percentile(flat, norm.get("low", 1.0), axis=1)
     hi = np.percentile(flat, norm.get("high", 99.8), axis=1)
     scale = hi - lo
-    scale[scale < 1e-12] = 1.0  # constant channel: shift only
+    # a constant channel (a range at the rounding level of its values): shift only
+    rounding = 8 * np.finfo(x.dtype).eps * np.maximum(np.abs(lo), np.abs(hi))
+    scale[(scale <= rounding) | (scale <= 0)] = 1.0
     out = (x - lo[:, None, None]) / scale[:, None, None]
     return out.astype(np.float32, copy=False)
 

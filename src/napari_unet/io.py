@@ -15,11 +15,13 @@ This module imports no napari or Qt.
 
 from __future__ import annotations
 
+import contextlib
 import glob
+import logging
 import os
 import re
 import shutil
-from collections.abc import Iterable, Sequence
+from collections.abc import Iterable, Iterator, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -232,6 +234,30 @@ def open_zarr(path: str | os.PathLike) -> ZarrImage:
 
 
 # ---------------------------------------------------------------------------- reading
+class _Collect(logging.Handler):
+    def __init__(self) -> None:
+        super().__init__(logging.WARNING)
+        self.messages: list[str] = []
+
+    def emit(self, record: logging.LogRecord) -> None:
+        self.messages.append(record.getMessage())
+
+
+@contextlib.contextmanager
+def _library_warnings(name: str) -> Iterator[list[str]]:
+    """Collect what the library logs while a file is read, instead of printing it on
+    stderr next to our one-line error (a damaged TIFF makes tifffile log several)."""
+    logger = logging.getLogger(name)
+    collect, propagate = _Collect(), logger.propagate
+    logger.addHandler(collect)
+    logger.propagate = False
+    try:
+        yield collect.messages
+    finally:
+        logger.removeHandler(collect)
+        logger.propagate = propagate
+
+
 def read_image(path: str | os.PathLike, *, lazy: bool = True) -> Any:
     """Read an image file as an array.
 
@@ -251,10 +277,14 @@ def read_image(path: str | os.PathLike, *, lazy: bool = True) -> Any:
     if suffix in TIFF_SUFFIXES:
         import tifffile
 
-        try:
-            image = np.asarray(tifffile.imread(path))
-        except Exception as err:  # noqa: BLE001 - tifffile raises many types
-            raise InputError(f"{path}: not a readable TIFF file ({_reason(err)})") from err
+        with _library_warnings("tifffile") as warned:
+            try:
+                image = np.asarray(tifffile.imread(path))
+            except Exception as err:  # noqa: BLE001 - tifffile raises many types
+                raise InputError(f"{path}: not a readable TIFF file ({_reason(err)})") from err
+        if image.size == 0:  # e.g. a file cut right after its header
+            reason = _reason(ValueError(warned[0])) if warned else "no image data"
+            raise InputError(f"{path}: not a readable TIFF file ({reason}; truncated?)")
     elif suffix in PLAIN_SUFFIXES:
         import imageio.v3 as iio
 

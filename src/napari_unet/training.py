@@ -305,8 +305,8 @@ def train(
                 f"the model expects {model.in_channels} channel(s), image {s.name!r} has "
                 f"{s.image.shape[0]}"
             )
+    device = resolve_device(config.device)  # refuse a bad device before touching the model
     prepare_model_metadata(model, samples)
-    device = resolve_device(config.device)
     rng = np.random.default_rng(config.seed)
     torch.manual_seed(config.seed)
     tile_in, tile_out = training_tile_sizes(model, config.tile_size)
@@ -328,7 +328,7 @@ def train(
             return 1.0
         return 0.05 + 0.95 * 0.5 * (1 + math.cos(math.pi * progress_fraction(step)))
 
-    good_state = copy.deepcopy(model.state_dict())
+    good_state, good_step = copy.deepcopy(model.state_dict()), 0
     losses: list[float] = []
     steps_done = 0
     batches = BatchPrefetcher(sampler, config.batch_size, pin=device.type == "cuda")
@@ -350,9 +350,11 @@ def train(
                 loss = energy(logits, t, w)  # computed in fp32 whatever the precision
                 if not torch.isfinite(loss):
                     model.load_state_dict(good_state)
+                    steps_done = good_step  # what the model now holds (for the history)
+                    del losses[good_step:]
                     raise TrainingDiverged(
                         f"the loss became {loss.item()} at step {step}: training stopped and "
-                        f"the weights of step {steps_done} were restored (try a lower "
+                        f"the weights of step {good_step} were restored (try a lower "
                         "learning rate)"
                     )
                 opt.zero_grad(set_to_none=True)
@@ -362,7 +364,7 @@ def train(
             steps_done = step
             losses.append(float(loss.detach()))
             if step % 10 == 0:
-                good_state = copy.deepcopy(model.state_dict())
+                good_state, good_step = copy.deepcopy(model.state_dict()), step
             elapsed = time.perf_counter() - start
             out_of_time = config.max_seconds is not None and elapsed >= config.max_seconds
             yield Progress(

@@ -15,6 +15,17 @@ from .errors import PROG
 DEVICE_HELP = "auto, cpu, cuda, cuda:N or mps"
 
 
+def positive_int(text: str) -> int:
+    """An argparse type: a whole number >= 1 (a usage error, exit status 2, otherwise)."""
+    try:
+        value = int(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"{text!r} is not a whole number") from None
+    if value < 1:
+        raise argparse.ArgumentTypeError(f"must be at least 1, got {value}")
+    return value
+
+
 class HelpFormatter(argparse.HelpFormatter):
     """Wrap description paragraphs (keeping indented lines as they are) and show each
     option's default when it has one."""
@@ -123,13 +134,13 @@ def add_inference(p: argparse.ArgumentParser) -> None:
     )
     p.add_argument(
         "--tile-size",
-        type=int,
+        type=positive_int,
         default=None,
         metavar="PX",
         help="output tile side in pixels (rounded up to a valid size); memory grows with "
         "it; default depends on the model width",
     )
-    p.add_argument("--batch-size", type=int, default=1, help="tiles per forward pass")
+    p.add_argument("--batch-size", type=positive_int, default=1, help="tiles per forward pass")
     add_device(p, f"{DEVICE_HELP} (auto = best available)")
     p.add_argument(
         "--precision",

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import argparse
+import contextlib
 from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
@@ -16,6 +17,7 @@ from .parser import (
     add_model_source,
     add_overwrite,
     new_command,
+    positive_int,
 )
 from .progress import ProgressBar
 
@@ -69,7 +71,7 @@ def add_parser(sub: argparse._SubParsersAction) -> None:
     add_inference(p)
     p.add_argument(
         "--chunk-size",
-        type=int,
+        type=positive_int,
         default=None,
         metavar="PX",
         help="zarr/dask: output chunk side (rounded to the model's grid); default the "
@@ -112,6 +114,7 @@ def cmd_predict(args: argparse.Namespace) -> int:
         raise InputError(f"--object-class must be between 1 and {model.n_classes}")
     lut = label_lut(model)
     client, to_close = start_client(args)  # before creating anything: it may fail
+    created = not out.exists()
     out.mkdir(parents=True, exist_ok=True)
     try:
         for i, plan in enumerate(plans, 1):
@@ -128,6 +131,11 @@ def cmd_predict(args: argparse.Namespace) -> int:
                 raise file_error(path, err) from err
             written = ", ".join(str(p) for k, p in plan.items() if k != "input")
             bar.close(f"wrote {written}")
+    except BaseException:
+        if created:  # a failed run leaves no empty output folder behind
+            with contextlib.suppress(OSError):
+                out.rmdir()  # only succeeds while it is empty
+        raise
     finally:
         for obj in to_close:
             obj.close()

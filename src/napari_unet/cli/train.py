@@ -158,6 +158,8 @@ def cmd_train(args: argparse.Namespace) -> int:
     if args.mode == "dense":
         label_values, raw = _dense_classes(raw)
     mode = "instances" if args.mode == "instances" else "scribbles"
+    if args.mode != "dense" and not any(lab.any() for _, _, lab in raw):
+        raise InputError("no annotated pixels in any label file (every label is 0)")
     n_classes = _count_classes(raw, args.mode)
     model = _build_model(args, raw, n_classes)
     _record_classes(model, label_values, args.class_names)
@@ -186,6 +188,16 @@ def _read_pairs(pairs: list[tuple[Path, Path]], channel_axis: int | None) -> lis
         raw.append((image_path, image, lab))
         if lab.ndim < 2:
             raise InputError(f"{label_path}: labels must be 2D or a stack, got {lab.shape}")
+        if channel_axis is not None and not -image.ndim <= channel_axis < image.ndim:
+            raise InputError(
+                f"{image_path}: --channel-axis {channel_axis} is not an axis of an image of "
+                f"shape {tuple(image.shape)}"
+            )
+        if channel_axis is not None and image.ndim < 3:
+            raise InputError(
+                f"{image_path}: --channel-axis needs an image with a channel axis, at least "
+                f"3D; got shape {tuple(image.shape)} (leave it out for a grey image)"
+            )
         axis = channel_axis
         if axis is None and looks_rgb(image, image_path):
             axis = -1

@@ -42,6 +42,7 @@ class JobRunner:
         self.cancel_event = threading.Event()
         self._worker: Any = None
         self._pbar: Any = None
+        self._detached = False  # the widget is gone: call none of the callbacks
 
     @property
     def busy(self) -> bool:
@@ -63,10 +64,10 @@ class JobRunner:
         except (AttributeError, TypeError, RuntimeError):
             pass
         if hasattr(worker, "yielded"):
-            worker.yielded.connect(self.on_event)
+            worker.yielded.connect(self._event)
         if hasattr(worker, "aborted"):
-            worker.aborted.connect(self.on_aborted)
-        worker.returned.connect(self.on_result)
+            worker.aborted.connect(self._aborted)
+        worker.returned.connect(self._result)
         worker.errored.connect(self._errored)
         worker.finished.connect(self._finished)
         self._pbar = progress(total=total, desc=desc)
@@ -85,10 +86,29 @@ class JobRunner:
         if self._pbar is not None and done > self._pbar.n:
             self._pbar.update(done - self._pbar.n)
 
+    def detach(self, *_: Any) -> None:
+        """The widget was deleted (its viewer closed): stop the job at its next step and
+        call none of the widget's callbacks again; the job still cleans up."""
+        self._detached = True
+        self.cancel_event.set()
+
+    def _event(self, event: Any) -> None:
+        if not self._detached:
+            self.on_event(event)
+
+    def _result(self, value: Any) -> None:
+        if not self._detached:
+            self.on_result(value)
+
+    def _aborted(self) -> None:
+        if not self._detached:
+            self.on_aborted()
+
     def _errored(self, exc: BaseException) -> None:
         if isinstance(exc, JobFailed) and exc.__cause__ is not None:
             exc = exc.__cause__
-        self.on_error(exc)
+        if not self._detached:
+            self.on_error(exc)
 
     def _finished(self) -> None:
         worker, self._worker = self._worker, None
@@ -98,4 +118,5 @@ class JobRunner:
         if self._pbar is not None:
             self._pbar.close()
             self._pbar = None
-        self.on_finished()
+        if not self._detached:
+            self.on_finished()

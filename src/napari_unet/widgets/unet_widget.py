@@ -116,6 +116,8 @@ class UNetWidget(QWidget):
         )
         self._job: Job | None = None
         self._live: LiveView | None = None  # the plane/region the training refreshes
+        # closing the viewer deletes this widget: its running job must not call back into it
+        self.destroyed.connect(self.jobs.detach)
 
         self.make_model_button.clicked.connect(self.make_model)
         self.save_button.clicked.connect(lambda: self.save_model())

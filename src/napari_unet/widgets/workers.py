@@ -309,7 +309,7 @@ def predict_job(
         if cancel.is_set():
             return JobDone("predict", cancelled=True, steps=n, seconds=time.perf_counter() - t0)
         plane = read_plane(index)
-        normalized = normalize(plane.astype(np.float32, copy=False), norm)
+        normalized = normalize(plane, norm)
         pred = _predict_plane(model, normalized, device)
         h, w = plane.shape[-2:]
         result = PlaneResult(index, (0, h, 0, w), pred.probabilities, pred.labels, pred.logits)
@@ -342,9 +342,7 @@ def activations_job(
     from ..activations import capture_activations
     from ..data import normalize
 
-    normalized = normalize(
-        plane.astype(np.float32, copy=False), model.metadata.get("normalization")
-    )
+    normalized = normalize(plane, model.metadata.get("normalization"))
     acts = capture_activations(
         model,
         np.ascontiguousarray(_crop(normalized, region)),
