@@ -50,6 +50,12 @@ def run_command(args: argparse.Namespace) -> int:
     except KeyboardInterrupt:
         print(f"{PROG}: interrupted", file=sys.stderr)
         return EXIT_INTERRUPTED
+    except BrokenPipeError:
+        # the reader went away (e.g. `napari-unet info nuclei | head`): not an error;
+        # point stdout at /dev/null so the interpreter's final flush stays quiet
+        devnull = os.open(os.devnull, os.O_WRONLY)
+        os.dup2(devnull, sys.stdout.fileno())
+        return 0
     except Exception as err:
         if getattr(args, "debug", False) or os.environ.get("NAPARI_UNET_DEBUG"):
             raise
