@@ -36,11 +36,13 @@ def as_channels_first(image: np.ndarray, channel_axis: int | None, in_channels: 
 
     ``channel_axis`` names the channel axis of a multi-channel or RGB image (``-1`` for
     napari RGB layers); None means a grey image or stack (..., H, W) that gets C = 1.
+    Lazy arrays (dask) stay lazy: only their shape and dtype are looked at.
     """
-    image = np.asarray(image)
+    if not (hasattr(image, "shape") and hasattr(image, "dtype")):
+        image = np.asarray(image)
     if image.dtype == bool:
         image = image.astype(np.uint8)
-    if not (np.issubdtype(image.dtype, np.number)) or np.iscomplexobj(image):
+    if not np.issubdtype(image.dtype, np.number) or np.issubdtype(image.dtype, np.complexfloating):
         raise InputError(f"image must be numeric, got dtype {image.dtype}")
     if channel_axis is None:
         if image.ndim < 2:

@@ -38,7 +38,7 @@ from typing import Any
 
 import numpy as np
 
-from .data import InputError
+from .data import InputError, as_channels_first
 
 DEFAULT_CHUNK = 1024  # output chunk side when the input has no chunks of its own
 MAX_SAMPLES = 2**22  # pixels per channel used to compute normalisation percentiles
@@ -73,35 +73,6 @@ def _grid_starts(length: int, tile_out: int, step: int) -> list[int]:
 def _chunk_sizes(length: int, chunk: int) -> tuple[int, ...]:
     full, rest = divmod(length, chunk)
     return (chunk,) * full + ((rest,) if rest else ())
-
-
-def _as_channels_first(darr: Any, channel_axis: int | None, in_channels: int) -> Any:
-    """(..., H, W) or an image with a channel axis -> dask (..., C, H, W)."""
-    import dask.array as da
-
-    if not np.issubdtype(darr.dtype, np.number) or np.issubdtype(darr.dtype, np.complexfloating):
-        raise InputError(f"image must be numeric, got dtype {darr.dtype}")
-    if channel_axis is None:
-        if darr.ndim < 2:
-            raise InputError(f"image must be at least 2D, got shape {darr.shape}")
-        darr = darr[..., None, :, :]
-    else:
-        if darr.ndim < 3:
-            raise InputError(
-                f"an image with a channel axis must be at least 3D, got shape {darr.shape}"
-            )
-        axis = channel_axis % darr.ndim
-        if axis >= darr.ndim - 2 and axis != darr.ndim - 1:
-            raise InputError("the channel axis cannot be one of the two spatial axes")
-        darr = da.moveaxis(darr, axis, -3)
-    if darr.shape[-3] != in_channels:
-        raise InputError(
-            f"the model expects {in_channels} channel(s), the image has {darr.shape[-3]}"
-            + (" (is the channel axis right?)" if channel_axis is not None else "")
-        )
-    if min(darr.shape[-2:]) < 1:
-        raise InputError(f"image has an empty spatial axis: shape {darr.shape}")
-    return darr
 
 
 def normalization_stats(
@@ -334,7 +305,7 @@ def predict_dask(
 
     from .tiling import default_tile_size, mirror_indices, tile_geometry
 
-    x = _as_channels_first(da.asarray(image), channel_axis, model.in_channels)
+    x = as_channels_first(da.asarray(image), channel_axis, model.in_channels)
     lead = x.shape[:-3]
     n_lead = len(lead)
     c = x.shape[-3]
