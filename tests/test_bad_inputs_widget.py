@@ -23,6 +23,8 @@ import torch  # noqa: E402
 
 from napari_unet import UNet, save_model, weight_map  # noqa: E402
 
+from .conftest import assert_unchanged, snapshot
+
 NORM = {"method": "percentile", "low": 1.0, "high": 99.8}
 SIDE = 64  # above the tiny model's smallest input (44 px)
 
@@ -73,38 +75,6 @@ def setup(make_napari_viewer, model_path):
     widget.batch_size.value = 1
     widget.augment.value = False
     return viewer, widget
-
-
-@pytest.fixture
-def errors():
-    """The messages of the error notifications shown since the test started."""
-    from napari.utils.notifications import NotificationSeverity, notification_manager
-
-    start = len(notification_manager.records)
-
-    def new() -> list[str]:
-        return [
-            str(n.message)
-            for n in notification_manager.records[start:]
-            if n.severity == NotificationSeverity.ERROR
-        ]
-
-    return new
-
-
-def snapshot(viewer) -> list[tuple[str, str, np.ndarray]]:
-    return [
-        (layer.name, type(layer).__name__, np.array(layer.data, copy=True))
-        for layer in viewer.layers
-    ]
-
-
-def assert_unchanged(viewer, before) -> None:
-    after = snapshot(viewer)
-    assert [(n, t) for n, t, _ in after] == [(n, t) for n, t, _ in before]
-    for (_, _, a), (_, _, b) in zip(after, before, strict=True):
-        assert a.dtype == b.dtype
-        np.testing.assert_array_equal(a, b)
 
 
 def weights(model) -> dict[str, np.ndarray]:

@@ -109,22 +109,6 @@ def setup(make_napari_viewer, model_path):
     return viewer, widget
 
 
-@pytest.fixture
-def errors():
-    from napari.utils.notifications import NotificationSeverity, notification_manager
-
-    start = len(notification_manager.records)
-
-    def new() -> list[str]:
-        return [
-            str(n.message)
-            for n in notification_manager.records[start:]
-            if n.severity == NotificationSeverity.ERROR
-        ]
-
-    return new
-
-
 def wait_idle(qtbot, widget, timeout: float = 60) -> None:
     qtbot.waitUntil(lambda: not widget.busy, timeout=int(timeout * 1000))
 

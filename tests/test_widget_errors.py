@@ -11,6 +11,8 @@ from pathlib import Path
 import numpy as np
 import pytest
 
+from .conftest import assert_unchanged, snapshot
+
 pytest.importorskip("napari")
 pytest.importorskip("pytestqt")
 
@@ -46,37 +48,6 @@ def setup(make_napari_viewer, crop):
     widget.batch_size.value = 1
     widget.augment.value = False
     return viewer, widget
-
-
-@pytest.fixture
-def errors():
-    """The messages of the error notifications shown since the test started."""
-    from napari.utils.notifications import NotificationSeverity, notification_manager
-
-    start = len(notification_manager.records)
-
-    def new() -> list[str]:
-        return [
-            str(n.message)
-            for n in notification_manager.records[start:]
-            if n.severity == NotificationSeverity.ERROR
-        ]
-
-    return new
-
-
-def snapshot(viewer) -> list[tuple[str, str, np.ndarray]]:
-    return [
-        (layer.name, type(layer).__name__, np.array(layer.data, copy=True))
-        for layer in viewer.layers
-    ]
-
-
-def assert_unchanged(viewer, before) -> None:
-    after = snapshot(viewer)
-    assert [(n, t) for n, t, _ in after] == [(n, t) for n, t, _ in before]
-    for (_, _, a), (_, _, b) in zip(after, before, strict=True):
-        np.testing.assert_array_equal(a, b)
 
 
 def wait_idle(qtbot, widget, timeout: float = 120) -> None:
