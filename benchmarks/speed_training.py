@@ -12,10 +12,13 @@ batch prefetcher. Rows:
 
 - ``plain eager loop (NCHW)``: the peer; ``plain loop, channels-last``: the peer in our
   memory format (separates the format from the pipeline).
-- ``ours, full augmentation``: ``train()`` with its defaults (what the widget runs).
+- ``ours, full augmentation, fp32``: ``train()`` with its defaults but fp32 arithmetic,
+  the same arithmetic as the peer: what the pipeline costs.
 - ``ours, no augmentation``: pipeline overhead alone, against the same work as the peer.
 - ``ours + weight map``: instance mode with w(x) (paper eq. 2), w0 = 10, sigma = 5; the
   weight map is computed once per image before training (its time is given separately).
+- ``ours, precision auto``: exactly ``train()``'s defaults (what the widget runs): bf16
+  mixed precision where the CPU has AVX-512 BF16 / AMX, else fp32.
 
 Configurations are run in interleaved rounds (A B C ... A B C) and the median rate is kept,
 so a change of load during the run hits all of them alike. The first steps of each run
@@ -42,9 +45,10 @@ import _speedlib as sl  # noqa: E402
 CONFIGS = {
     "plain": "plain eager loop (NCHW, pre-sampled tiles)",
     "plain-cl": "plain loop, channels-last",
-    "ours": "ours, full augmentation (train() defaults)",
-    "ours-noaug": "ours, no augmentation",
-    "ours-wmap": "ours + weight map, full augmentation",
+    "ours": "ours, full augmentation, fp32",
+    "ours-noaug": "ours, no augmentation, fp32",
+    "ours-wmap": "ours + weight map, full augmentation, fp32",
+    "ours-auto": "ours, full augmentation, precision auto (train() default)",
 }
 
 
@@ -86,13 +90,25 @@ def plain_loop(
 
 
 def ours_loop(
-    preset: str, sample: Any, tile: int, batch: int, steps: int, augment: bool
+    preset: str,
+    sample: Any,
+    tile: int,
+    batch: int,
+    steps: int,
+    augment: bool,
+    precision: str = "fp32",
 ) -> Iterator[int]:
     from napari_unet import TrainConfig, train
 
     model = _model(preset)
     config = TrainConfig(
-        steps=steps, batch_size=batch, tile_size=tile, augment=augment, device="cpu", seed=0
+        steps=steps,
+        batch_size=batch,
+        tile_size=tile,
+        augment=augment,
+        device="cpu",
+        seed=0,
+        precision=precision,
     )
     for progress in train(model, [sample], config):
         yield progress.step
@@ -177,7 +193,9 @@ def main(argv: list[str] | None = None) -> None:
                     )
                 else:
                     sample = wmap_sample if name == "ours-wmap" else plain_sample
-                    loop = ours_loop(preset, sample, tile, args.batch, total, name != "ours-noaug")
+                    precision = "auto" if name == "ours-auto" else "fp32"
+                    augment = name != "ours-noaug"
+                    loop = ours_loop(preset, sample, tile, args.batch, total, augment, precision)
                 rates[name].append(rate(loop, warmup))
                 print(f"{preset} {name}: {rates[name][-1]:.3f} steps/s", flush=True)
         results["presets"][preset] = {
@@ -230,7 +248,7 @@ def report(results: dict[str, Any]) -> str:
     lines += ["Goal (issue 5): training at least as fast as the plain eager loop.", ""]
     for preset, data in results["presets"].items():
         sps = data["steps_per_s"]
-        for name in ("ours-noaug", "ours"):
+        for name in ("ours-noaug", "ours", "ours-auto"):
             ratio = sps[name] / sps["plain"]
             lines.append(
                 sl.goal(f"{preset}: {CONFIGS[name]}", f"{ratio:.2f}x the plain loop", ratio >= 1.0)

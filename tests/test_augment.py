@@ -14,7 +14,10 @@ from napari_unet.augment import (
     flip_rotate,
     intensity_jitter,
     random_displacement_field,
+    sample_bicubic,
+    sample_nearest,
 )
+from napari_unet.tiling import mirror_indices
 
 
 def make_tile(h: int = 40, w: int = 40, c: int | None = 2, seed: int = 0):
@@ -61,6 +64,57 @@ def test_field_sigma_and_grid_arguments():
 
 
 # --- elastic deformation -------------------------------------------------------------
+
+
+def keys_reference(image: np.ndarray, y: float, x: float, a: float = -0.75) -> float:
+    """Bicubic convolution (Keys 1981) at one point, taps mirrored: written out by hand."""
+
+    def kernel(t: float) -> float:
+        t = abs(t)
+        if t <= 1:
+            return (a + 2) * t**3 - (a + 3) * t**2 + 1
+        return a * t**3 - 5 * a * t**2 + 8 * a * t - 4 * a if t < 2 else 0.0
+
+    fy, fx = int(np.floor(y)), int(np.floor(x))
+    h, w = image.shape
+    total = 0.0
+    for i in range(fy - 1, fy + 3):
+        for j in range(fx - 1, fx + 3):
+            r = mirror_indices(i, i + 1, h)[0]
+            c = mirror_indices(j, j + 1, w)[0]
+            total += kernel(y - i) * kernel(x - j) * image[r, c]
+    return total
+
+
+def test_sample_bicubic_matches_hand_written_keys_convolution():
+    rng = np.random.default_rng(5)
+    image = rng.normal(size=(2, 9, 13)).astype(np.float32)
+    # inside, near the border and far outside (mirrored more than once)
+    coords = np.stack(
+        [rng.uniform(-20, 30, size=(6, 7)), rng.uniform(-25, 40, size=(6, 7))]
+    ).astype(np.float32)
+    got = sample_bicubic(image, coords)
+    assert got.shape == (2, 6, 7) and got.dtype == np.float32
+    for c in range(2):
+        for y in range(6):
+            for x in range(7):
+                ref = keys_reference(image[c], coords[0, y, x], coords[1, y, x])
+                assert got[c, y, x] == pytest.approx(ref, abs=1e-4)
+    # integer positions reproduce the pixels (an interpolating kernel), 1-pixel axes too
+    grid = np.indices((9, 13), dtype=np.float32)
+    np.testing.assert_allclose(sample_bicubic(image, grid), image, atol=1e-5)
+    line = image[:, :1, :]
+    coords = np.stack([np.full((1, 13), 3.7), np.arange(13.0)[None]]).astype(np.float32)
+    np.testing.assert_allclose(sample_bicubic(line, coords), line, atol=1e-5)
+
+
+def test_sample_nearest_mirrors_or_fills_and_keeps_values():
+    labels = np.arange(12).reshape(3, 4)
+    coords = np.array([[[0.4, -1.0, 3.2]], [[2.6, 0.0, 5.0]]])  # rows, cols
+    # (0, 3) | row -1 -> 1, col 0 | row 3 -> 1, col 5 -> 1
+    np.testing.assert_array_equal(sample_nearest(labels, coords), [[3, 4, 5]])
+    np.testing.assert_array_equal(sample_nearest(labels, coords, fill=-1), [[3, -1, -1]])
+    assert sample_nearest(labels.astype(np.int16), coords, fill=-1).dtype == np.int16
 
 
 def test_zero_field_is_identity():

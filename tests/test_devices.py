@@ -15,7 +15,10 @@ from napari_unet.devices import (
     autocast_dtype,
     available_devices,
     inference_context,
+    native_bf16,
     resolve_device,
+    resolve_precision,
+    training_memory_format,
 )
 
 HAS_CUDA = torch.cuda.is_available()
@@ -208,3 +211,25 @@ def test_mps_training_runs_on_the_gpu() -> None:
 
 def test_module_exposes_precisions() -> None:
     assert devices.PRECISIONS == ("fp32", "bf16", "fp16")
+
+
+def test_precision_auto_follows_the_hardware(monkeypatch: pytest.MonkeyPatch) -> None:
+    cpu = torch.device("cpu")
+    monkeypatch.setattr(torch.cpu, "_is_avx512_bf16_supported", lambda: False, raising=False)
+    monkeypatch.setattr(torch.cpu, "_is_amx_tile_supported", lambda: False, raising=False)
+    assert not native_bf16(cpu) and resolve_precision("auto", cpu) == "fp32"
+    monkeypatch.setattr(torch.cpu, "_is_amx_tile_supported", lambda: True, raising=False)
+    assert native_bf16(cpu) and resolve_precision("auto", cpu) == "bf16"
+    assert resolve_precision("fp32", cpu) == "fp32"
+    assert not native_bf16(torch.device("mps"))
+    with pytest.raises(ValueError, match="precision"):
+        resolve_precision("half", cpu)
+
+
+def test_training_memory_format_by_width() -> None:
+    cpu = torch.device("cpu")
+    assert training_memory_format(UNet(depth=2, base_channels=8), cpu) == torch.contiguous_format
+    assert training_memory_format(UNet(depth=2, base_channels=16), cpu) == torch.channels_last
+    assert training_memory_format(UNet(depth=2, base_channels=8), torch.device("cuda")) == (
+        torch.channels_last
+    )

@@ -8,8 +8,10 @@ shift. Every random choice is drawn from the ``rng`` argument
 
 Sampling convention: a displacement field u = (u_y, u_x) of shape (2, H, W) maps the
 input to ``out[y, x] = in[y + u_y[y, x], x + u_x[y, x]]`` (backward mapping, so every
-output pixel gets exactly one value). Images are sampled with cubic splines, labels and
-weights with nearest neighbour, both mirrored at the border.
+output pixel gets exactly one value). Images are sampled with bicubic convolution (Keys,
+a = -0.75: exact at integer positions; ``torch.nn.functional.grid_sample``, about 10x
+faster than a cubic spline with ``scipy.ndimage``), labels and weights with nearest
+neighbour; both mirrored at the border (``... 2 1 | 0 1 2 ... n-1 | n-2 ...``).
 """
 
 from __future__ import annotations
@@ -18,6 +20,8 @@ import functools
 from collections.abc import Sequence
 
 import numpy as np
+import torch
+import torch.nn.functional as F
 from scipy import ndimage
 
 __all__ = [
@@ -25,7 +29,10 @@ __all__ = [
     "elastic_deform",
     "flip_rotate",
     "intensity_jitter",
+    "nearest_pixels",
     "random_displacement_field",
+    "sample_bicubic",
+    "sample_nearest",
 ]
 
 
@@ -72,19 +79,76 @@ def random_displacement_field(
     return field.astype(np.float32)
 
 
-def _map(array: np.ndarray, coords: np.ndarray, order: int) -> np.ndarray:
-    """Sample a (H, W) array at ``coords`` (2, H, W), mirrored at the border."""
-    if order == 0 or array.dtype.kind == "f":
-        return ndimage.map_coordinates(
-            array, coords, order=order, mode="mirror", output=array.dtype
+def _mirror(index: np.ndarray, n: int) -> np.ndarray:
+    """Integer indices mirrored into 0..n-1 (numpy "reflect", repeated as often as needed)."""
+    if n == 1:
+        return np.zeros_like(index)
+    period = 2 * (n - 1)
+    index = np.mod(index, period)
+    return np.where(index < n, index, period - index)
+
+
+def sample_bicubic(image: np.ndarray, coords: np.ndarray) -> np.ndarray:
+    """Sample a (C, H, W) image at pixel coordinates ``coords`` (2, h, w) -> (C, h, w).
+
+    Bicubic convolution (Keys, a = -0.75), mirrored at the image border however far
+    outside the coordinates fall; float32 output. Coordinates are (row, column) in pixels
+    of ``image``: a whole image can be sampled around any tile without cutting it first.
+    """
+    image = np.asarray(image)
+    _, h, w = image.shape
+    scale = [2.0 / (n - 1) if n > 1 else 0.0 for n in (h, w)]
+    grid = np.empty((1, *coords.shape[1:], 2), dtype=np.float32)
+    grid[0, ..., 0] = coords[1] * scale[1] - (1.0 if w > 1 else 0.0)  # x first
+    grid[0, ..., 1] = coords[0] * scale[0] - (1.0 if h > 1 else 0.0)
+    source = torch.from_numpy(np.ascontiguousarray(image, dtype=np.float32))[None]
+    with torch.no_grad():
+        out = F.grid_sample(
+            source,
+            torch.from_numpy(grid),
+            mode="bicubic",
+            padding_mode="reflection",
+            align_corners=True,
         )
-    out = ndimage.map_coordinates(
-        array.astype(np.float32), coords, order=order, mode="mirror", output=np.float32
-    )
-    if array.dtype == bool:
-        return out >= 0.5
-    info = np.iinfo(array.dtype)
-    return np.clip(np.rint(out), info.min, info.max).astype(array.dtype)
+    return out[0].numpy()
+
+
+def nearest_pixels(
+    rows: np.ndarray, cols: np.ndarray, shape: tuple[int, int]
+) -> tuple[tuple[np.ndarray, np.ndarray], np.ndarray]:
+    """Nearest pixel of (row, column) coordinates (broadcast together) in an array of
+    ``shape``: ``(index, inside)``, where ``index`` is clipped into the array (use it for
+    any number of arrays of that shape) and ``inside`` marks coordinates within it."""
+    h, w = shape
+    r = np.rint(rows).astype(np.intp)
+    c = np.rint(cols).astype(np.intp)
+    inside = (r >= 0) & (r < h) & (c >= 0) & (c < w)
+    return (np.clip(r, 0, h - 1), np.clip(c, 0, w - 1)), inside
+
+
+def sample_nearest(array: np.ndarray, coords: np.ndarray, fill: float | None = None) -> np.ndarray:
+    """Nearest-neighbour sample of a (H, W) array at ``coords`` (2, h, w) -> (h, w).
+
+    Outside the array the value is ``fill``, or the mirrored pixel when ``fill`` is None.
+    Keeps the dtype and the exact set of values (labels stay labels).
+    """
+    array = np.asarray(array)
+    h, w = array.shape
+    if fill is None:
+        rows = _mirror(np.rint(coords[0]).astype(np.intp), h)
+        return array[rows, _mirror(np.rint(coords[1]).astype(np.intp), w)]
+    index, inside = nearest_pixels(coords[0], coords[1], (h, w))
+    return np.where(inside, array[index], np.asarray(fill, dtype=array.dtype))
+
+
+def _as_dtype(sampled: np.ndarray, dtype: np.dtype) -> np.ndarray:
+    """Interpolated float32 values back to the input's dtype (rounded for integers)."""
+    if dtype.kind == "f":
+        return sampled.astype(dtype, copy=False)
+    if dtype.kind == "b":
+        return sampled >= 0.5
+    info = np.iinfo(dtype)
+    return np.clip(np.rint(sampled), info.min, info.max).astype(dtype)
 
 
 def elastic_deform(
@@ -102,8 +166,9 @@ def elastic_deform(
     not annotated); ``weight`` (H, W). The field is ``field`` if given (shape (2, H, W),
     see the module docstring for the convention), else
     :func:`random_displacement_field` drawn from ``rng``. The image is sampled with cubic
-    splines (order 3), labels and weight with nearest neighbour (order 0), so labels keep
-    exactly their set of values; all mirrored at the border. Output dtypes equal input
+    convolution (:func:`sample_bicubic`), labels and weight with nearest neighbour
+    (:func:`sample_nearest`), so labels keep exactly their set of values; all mirrored at
+    the border. Output dtypes equal input
     dtypes; a zero field returns copies of the inputs.
     """
     image = np.asarray(image)
@@ -130,14 +195,14 @@ def elastic_deform(
             None if labels is None else labels.copy(),
             None if weight is None else weight.copy(),
         )
-    coords = np.indices(spatial, dtype=np.float64)
+    coords = np.indices(spatial, dtype=np.float32)
     coords += field
+    channels = image if image.ndim == 3 else image[None]
+    out_image = _as_dtype(sample_bicubic(channels, coords), image.dtype)
     if image.ndim == 2:
-        out_image = _map(image, coords, order=3)
-    else:
-        out_image = np.stack([_map(channel, coords, order=3) for channel in image])
-    out_labels = None if labels is None else _map(labels, coords, order=0)
-    out_weight = None if weight is None else _map(weight, coords, order=0)
+        out_image = out_image[0]
+    out_labels = None if labels is None else sample_nearest(labels, coords)
+    out_weight = None if weight is None else sample_nearest(weight, coords)
     return out_image, out_labels, out_weight
 
 

@@ -60,6 +60,38 @@ def fold_batch_norm(model: nn.Module) -> nn.Module:
     return fused
 
 
+def training_memory_format(model: nn.Module, device: torch.device) -> torch.memory_format:
+    """The faster memory format for training steps of ``model`` on ``device``.
+
+    Channels-last helps oneDNN once layers are wide enough; on a CPU a network with fewer
+    than 16 channels at the top trains faster in plain NCHW (measured on a 2-core Xeon,
+    batch 2, tile 128: preset tiny 46 ms/step NCHW vs 54 channels-last; preset small 173
+    vs 160). GPUs always get channels-last (tensor cores under mixed precision).
+    """
+    if device.type == "cpu" and getattr(model, "base_channels", 16) < 16:
+        return torch.contiguous_format
+    return torch.channels_last
+
+
+def native_bf16(device: torch.device) -> bool:
+    """True where ``device`` computes bfloat16 in hardware: CPUs with AVX-512 BF16 or AMX,
+    CUDA GPUs with bf16 support (Ampere and later). Elsewhere bf16 is emulated and slow."""
+    if device.type == "cuda":
+        return bool(torch.cuda.is_bf16_supported())
+    if device.type == "cpu":
+        probes = ("_is_avx512_bf16_supported", "_is_amx_tile_supported")  # torch >= 2.3
+        return any(bool(getattr(torch.cpu, name, lambda: False)()) for name in probes)
+    return False
+
+
+def resolve_precision(precision: str, device: torch.device) -> str:
+    """ "auto" -> "bf16" where the hardware has it (:func:`native_bf16`), else "fp32"."""
+    if precision == "auto":
+        return "bf16" if native_bf16(device) else "fp32"
+    autocast_dtype(precision)  # refuses unknown names
+    return precision
+
+
 def autocast_dtype(precision: str) -> torch.dtype | None:
     if precision not in PRECISIONS:
         raise ValueError(f"precision must be one of {PRECISIONS}, got {precision!r}")

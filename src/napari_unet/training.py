@@ -23,9 +23,21 @@ from typing import Any
 import numpy as np
 import torch
 
-from .augment import augment_tile
+from .augment import (
+    flip_rotate,
+    intensity_jitter,
+    nearest_pixels,
+    random_displacement_field,
+    sample_bicubic,
+)
 from .data import IGNORE_INDEX, InputError, TrainingSample, check_classes
-from .devices import PRECISIONS, autocast_dtype, resolve_device
+from .devices import (
+    PRECISIONS,
+    autocast_dtype,
+    resolve_device,
+    resolve_precision,
+    training_memory_format,
+)
 from .model import UNet
 from .softmax_energy import energy
 from .tiling import mirror_indices
@@ -58,7 +70,8 @@ class TrainConfig:
     #: whichever comes first) and the cosine schedule follows elapsed time instead of steps
     max_seconds: float | None = None
     #: "fp32", or mixed precision: "bf16" (CPUs with AVX-512 BF16 / AMX, GPUs) or "fp16"
-    #: (CUDA, with gradient scaling)
+    #: (CUDA, with gradient scaling); "auto" = bf16 where the hardware computes it natively
+    #: (1.5-1.8x faster steps on such a CPU), else fp32
     precision: str = "fp32"
 
     def validate(self) -> None:
@@ -72,8 +85,8 @@ class TrainConfig:
             raise InputError(f"schedule must be one of {SCHEDULES}")
         if self.batch_size < 1 or self.tile_size < 1:
             raise InputError("batch size and tile size must be >= 1")
-        if self.precision not in PRECISIONS:
-            raise InputError(f"precision must be one of {PRECISIONS}")
+        if self.precision not in ("auto", *PRECISIONS):
+            raise InputError(f"precision must be auto or one of {PRECISIONS}")
         if self.max_seconds is not None and not self.max_seconds > 0:
             raise InputError("max_seconds must be a positive number of seconds")
 
@@ -104,8 +117,9 @@ class TileSampler:
 
     For each tile a class is drawn uniformly among the annotated classes of a random image,
     then a random pixel of that class becomes (roughly) the centre of the output tile. The
-    input tile around it is cut with mirrored context, the target and weight with
-    IGNORE / 0 outside the image.
+    input tile around it is read with mirrored context (elastically deformed when
+    augmenting), the target and weight only on the output crop, with IGNORE / 0 outside
+    the image.
     """
 
     def __init__(
@@ -138,28 +152,34 @@ class TileSampler:
         jitter = self.tile_out // 4
         cy += int(self.rng.integers(-jitter, jitter + 1))
         cx += int(self.rng.integers(-jitter, jitter + 1))
-        y0 = cy - self.tile_in // 2
-        x0 = cx - self.tile_in // 2
-        h, w = s.target.shape
-        rows = mirror_indices(y0, y0 + self.tile_in, h)
-        cols = mirror_indices(x0, x0 + self.tile_in, w)
-        image = s.image[:, rows][:, :, cols]
-        # target/weight: real pixels only; the mirrored context is not annotated
-        inside_y = (np.arange(y0, y0 + self.tile_in) >= 0) & (np.arange(y0, y0 + self.tile_in) < h)
-        inside_x = (np.arange(x0, x0 + self.tile_in) >= 0) & (np.arange(x0, x0 + self.tile_in) < w)
-        inside = inside_y[:, None] & inside_x[None, :]
-        target = np.where(inside, s.target[rows][:, cols], IGNORE_INDEX)
-        weight = np.where(inside, s.weight[rows][:, cols], 0.0).astype(np.float32)
+        y0, x0 = cy - self.tile_in // 2, cx - self.tile_in // 2
+        off = (self.tile_in - self.tile_out) // 2  # even: valid nets lose 2 x margin
+        if self.augment and self.elastic:
+            # deform straight from the whole image: no tile is cut first, and only the
+            # output crop of the target and weight is ever sampled
+            coords = random_displacement_field((self.tile_in, self.tile_in), self.rng)
+            coords[0] += np.arange(y0, y0 + self.tile_in, dtype=np.float32)[:, None]
+            coords[1] += np.arange(x0, x0 + self.tile_in, dtype=np.float32)[None, :]
+            image = sample_bicubic(s.image, coords)
+            crop = coords[:, off : off + self.tile_out, off : off + self.tile_out]
+            rows, cols = crop[0], crop[1]
+        else:
+            h, w = s.target.shape
+            image = s.image[:, mirror_indices(y0, y0 + self.tile_in, h)]
+            image = image[:, :, mirror_indices(x0, x0 + self.tile_in, w)]
+            rows = np.arange(y0 + off, y0 + off + self.tile_out)[:, None]
+            cols = np.arange(x0 + off, x0 + off + self.tile_out)[None, :]
+        # real pixels only: the mirrored context is not annotated
+        index, inside = nearest_pixels(rows, cols, s.target.shape)
+        target = np.where(inside, s.target[index], IGNORE_INDEX)
+        weight = np.where(inside, s.weight[index], np.float32(0.0))
         if self.augment:
-            image, target, weight = augment_tile(
-                image, target, weight, self.rng, elastic=self.elastic, flips=True, intensity=True
-            )
-        off = (self.tile_in - self.tile_out) // 2
-        sl = (slice(off, off + self.tile_out), slice(off, off + self.tile_out))
+            image, target, weight = flip_rotate([image, target, weight], self.rng)
+            image = intensity_jitter(image, self.rng)
         return (
             np.ascontiguousarray(image, np.float32),
-            np.ascontiguousarray(target[sl], np.int64),
-            np.ascontiguousarray(weight[sl], np.float32),
+            np.ascontiguousarray(target, np.int64),
+            np.ascontiguousarray(weight, np.float32),
         )
 
     def batch(self, n: int) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
@@ -312,7 +332,8 @@ def train(
     tile_in, tile_out = training_tile_sizes(model, config.tile_size)
     sampler = TileSampler(samples, tile_in, tile_out, rng, config.augment, config.elastic)
 
-    model.to(device=device, memory_format=torch.channels_last)
+    memory_format = training_memory_format(model, device)
+    model.to(device=device, memory_format=memory_format)
     opt = make_optimizer(model, config, device)
     start = time.perf_counter()
 
@@ -332,7 +353,8 @@ def train(
     losses: list[float] = []
     steps_done = 0
     batches = BatchPrefetcher(sampler, config.batch_size, pin=device.type == "cuda")
-    amp_dtype = autocast_dtype(config.precision)
+    precision = resolve_precision(config.precision, device)
+    amp_dtype = autocast_dtype(precision)
     if amp_dtype is torch.float16 and device.type != "cuda":
         raise InputError("fp16 training needs a CUDA GPU; use bf16 or fp32")
     scaler = torch.amp.GradScaler("cuda", enabled=amp_dtype is torch.float16)
@@ -341,7 +363,7 @@ def train(
             for group in opt.param_groups:
                 group["lr"] = config.learning_rate * lr_factor(step - 1)
             x, t, w = batches.get()
-            x = x.to(device, non_blocking=True).contiguous(memory_format=torch.channels_last)
+            x = x.to(device, non_blocking=True).contiguous(memory_format=memory_format)
             t, w = t.to(device, non_blocking=True), w.to(device, non_blocking=True)
             with torch.enable_grad():  # grad mode is thread-local: set it in the worker
                 model.train()
@@ -379,7 +401,7 @@ def train(
     finally:
         batches.close()
         model.eval()
-        _record_training(model, config, samples, steps_done, losses, description)
+        _record_training(model, config, samples, steps_done, losses, description, precision)
 
 
 def _record_training(
@@ -389,6 +411,7 @@ def _record_training(
     steps_done: int,
     losses: list[float],
     description: str,
+    precision: str,
 ) -> None:
     if steps_done == 0:
         return
@@ -397,6 +420,7 @@ def _record_training(
         {
             "config": asdict(config),
             "steps_done": steps_done,
+            "precision_used": precision,
             "final_loss": float(np.mean(losses[-10:])) if losses else None,
             "images": [s.name for s in samples],
             "annotated_pixels": int(sum(s.n_annotated for s in samples)),

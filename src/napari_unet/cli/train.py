@@ -117,6 +117,14 @@ def add_parser(sub: argparse._SubParsersAction) -> None:
         "recognised without it)",
     )
     add_device(p)
+    p.add_argument(
+        "--precision",
+        choices=("auto", "fp32", "bf16", "fp16"),
+        default="auto",
+        help="arithmetic of the training steps: auto = bf16 mixed precision where the "
+        "CPU/GPU computes it natively (AVX-512 BF16/AMX, recent GPUs), else fp32; fp16 on "
+        "CUDA only",
+    )
     p.add_argument("--seed", type=int, default=0, help="random seed (tiles, augmentation, init)")
     p.add_argument("--description", default="", help="a note stored in the model's history")
     add_common(p, cmd_train)
@@ -150,6 +158,7 @@ def cmd_train(args: argparse.Namespace) -> int:
         elastic=not args.no_elastic,
         seed=args.seed,
         device=args.device,
+        precision=args.precision,
     )
     config.validate()
 

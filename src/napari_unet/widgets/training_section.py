@@ -21,6 +21,7 @@ from .loss_plot import LossPlot
 from .workers import AnnotationSettings
 
 OPTIMIZERS = [("adam (quick fine-tuning)", "adam"), ("sgd, momentum 0.99 (paper)", "sgd")]
+PRECISIONS = [("auto", "auto"), ("fp32", "fp32"), ("bf16 (mixed)", "bf16")]
 
 
 class TrainingSection(Section):
@@ -40,6 +41,7 @@ class TrainingSection(Section):
             choices=[(f"auto ({devices[0]})", "auto"), *((d.upper(), d) for d in devices)],
             value="auto",
         )
+        self.precision = ComboBox(choices=PRECISIONS, value="auto")
         self.augment = CheckBox(value=True, text="augmentation (elastic, flips, rotations)")
         self.use_weight_map = CheckBox(value=True)
         self.use_weight_map.native.setText("weight map w(x)")
@@ -58,6 +60,9 @@ class TrainingSection(Section):
             self.tile_size: "Output tile side in pixels; the input tile adds the model's context",
             self.batch_size: "Tiles per step",
             self.device: "auto: CUDA, else Apple MPS, else CPU",
+            self.precision: "Arithmetic of the training steps. auto: bf16 mixed precision "
+            "where the CPU/GPU computes it natively (AVX-512 BF16 / AMX CPUs: 1.5-1.8x "
+            "faster steps), else fp32",
             self.augment: "Elastic deformation (the paper's), flips, 90-degree rotations, "
             "intensity jitter",
             self.use_weight_map: "Instance mode: w(x) = w_c(x) + w0 exp(-(d1 + d2)^2 / "
@@ -75,7 +80,7 @@ class TrainingSection(Section):
                 ("steps", row(self.steps, Label(value="learning rate"), self.learning_rate)),
                 ("tile size", row(self.tile_size, Label(value="batch"), self.batch_size)),
                 ("optimizer", self.optimizer),
-                ("device", self.device),
+                ("device", row(self.device, Label(value="precision"), self.precision)),
                 ("", self.augment),
                 ("", row(self.use_weight_map, self.class_balance)),
                 ("w0, sigma", row(self.w0, self.sigma)),
@@ -104,6 +109,7 @@ class TrainingSection(Section):
             augment=bool(self.augment.value),
             elastic=bool(self.augment.value),
             device=self.device.value,
+            precision=self.precision.value,
         )
 
     def annotation_settings(self, mode: str) -> AnnotationSettings:

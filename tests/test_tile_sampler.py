@@ -1,0 +1,82 @@
+"""The training tile sampler: where tiles come from, what the target crop holds."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+
+from napari_unet import UNet, prepare_sample
+from napari_unet.data import IGNORE_INDEX
+from napari_unet.training import TileSampler, training_tile_sizes
+
+
+def _blocks(h: int, w: int, size: int = 3) -> np.ndarray:
+    """Labels 1/2 in a checkerboard of size x size blocks: a one-pixel shift shows."""
+    yy, xx = np.indices((h, w))
+    return (((yy // size) + (xx // size)) % 2 + 1).astype(np.uint8)
+
+
+def _sampler(labels: np.ndarray, augment: bool, elastic: bool = True, seed: int = 0):
+    model = UNet(depth=2, base_channels=4)
+    tile_in, tile_out = training_tile_sizes(model, 24)
+    # the image *is* the class index, so the input tile can be read back as labels
+    image = labels.astype(np.float32) - 1
+    sample = prepare_sample(image, labels, normalization={"method": "none"})
+    return TileSampler([sample], tile_in, tile_out, np.random.default_rng(seed), augment, elastic)
+
+
+def _centre(sampler: TileSampler, image: np.ndarray) -> np.ndarray:
+    off = (sampler.tile_in - sampler.tile_out) // 2
+    return image[0, off : off + sampler.tile_out, off : off + sampler.tile_out]
+
+
+@pytest.mark.parametrize("augment,elastic", [(False, False), (True, False), (True, True)])
+def test_target_crop_lies_under_the_centre_of_the_input_tile(augment, elastic):
+    sampler = _sampler(_blocks(60, 70), augment, elastic)
+    assert (sampler.tile_in - sampler.tile_out) % 2 == 0
+    for _ in range(10):
+        x, t, w = (a.numpy() for a in sampler.batch(1))
+        assert x.shape == (1, 1, sampler.tile_in, sampler.tile_in)
+        assert t.shape == w.shape == (1, sampler.tile_out, sampler.tile_out)
+        annotated = t[0] != IGNORE_INDEX
+        centre = _centre(sampler, x[0])
+        if augment:  # intensity jitter: undo the scale and shift with the two levels
+            lo, hi = np.percentile(centre[annotated], [5, 95])
+            centre = (centre - lo) / max(hi - lo, 1e-6)
+        if not elastic:
+            np.testing.assert_allclose(centre[annotated], t[0][annotated], atol=1e-5)
+        else:  # bicubic between blocks differs at their edges, not inside them
+            agree = np.abs(centre[annotated] - t[0][annotated]) < 0.25
+            assert agree.mean() > 0.6
+        assert np.all(w[0][annotated] == 1) and np.all(w[0][~annotated] == 0)
+
+
+def test_target_outside_the_image_is_not_annotated():
+    labels = _blocks(12, 12)
+    sampler = _sampler(labels, augment=False)
+    x, t, _ = sampler.batch(8)
+    # a 12 x 12 image cannot fill a larger output tile: the rest is ignored, never mirrored
+    n_real = (t != IGNORE_INDEX).sum(axis=(1, 2))
+    assert sampler.tile_out > 12 and np.all(n_real.numpy() <= 144)
+    assert set(np.unique(t.numpy())) <= {IGNORE_INDEX, 0, 1}
+
+
+def _full_rows(target: np.ndarray) -> list[tuple]:
+    """The rows of a target tile that lie wholly inside the image."""
+    return [tuple(r) for r in target if np.all(r != IGNORE_INDEX)]
+
+
+def test_elastic_tiles_are_deformed_and_seeded():
+    labels = _blocks(300, 300)
+    a = [t.numpy() for t in _sampler(labels, True, seed=1).batch(8)]
+    b = [t.numpy() for t in _sampler(labels, True, seed=1).batch(8)]
+    for x, y in zip(a, b, strict=True):
+        np.testing.assert_array_equal(x, y)
+    # rows of a straight checkerboard (even rotated or flipped) take 2 patterns; deformed
+    # block edges bend, so the rows of an elastic tile take many
+    straight = _sampler(labels, True, elastic=False, seed=1).batch(8)[1].numpy()
+    assert all(len(set(_full_rows(t))) <= 2 for t in straight)
+    inside = [rows for rows in map(_full_rows, a[1]) if len(rows) >= 12]
+    assert len(inside) >= 4
+    assert all(len(set(rows)) > 4 for rows in inside)
+    assert set(np.unique(a[1])) <= {IGNORE_INDEX, 0, 1}
