@@ -120,6 +120,8 @@ def test_train_saves_a_model_that_records_what_it_learned(model_file):
     assert model.metadata["class_names"] == ["membrane", "cell"]
     run = model.metadata["training"][-1]
     assert run["steps_done"] == 2 and run["annotated_pixels"] == 2 * CROP[0] * CROP[1]
+    # --precision auto (the default) records what the hardware made of it
+    assert run["config"]["precision"] == "auto" and run["precision_used"] in ("fp32", "bf16")
 
 
 def test_info_describes_the_model(model_file, capsys):
@@ -211,6 +213,25 @@ def test_predict_zarr_through_the_cli(data, model_file, tmp_path, capsys):
     assert result.chunks == (48, 48)
     ref = predict_tiled(load_model(model_file), image)
     np.testing.assert_array_equal(result[...], np.array([0, 255])[ref.labels - 1])
+
+
+def test_predict_with_test_time_augmentation(data, model_file, tmp_path, capsys):
+    out = tmp_path / "tta"
+    rc = main(["predict", str(data / "imgs" / "0.tif"), "--model", str(model_file),
+               "--out", str(out), "--probabilities", "--tta", "-q"])  # fmt: skip
+    assert rc == 0
+    ref = predict_tiled(load_model(model_file), _isbi_crop(0)[0], test_time_augmentation=True)
+    probs = tifffile.imread(out / "0_probabilities.tif")
+    np.testing.assert_allclose(probs, ref.probabilities, atol=1e-5)
+    # zarr inputs go chunk by chunk through dask: no TTA there, and nothing is written
+    zarr = pytest.importorskip("zarr")
+    z = zarr.create_array(str(tmp_path / "v.zarr"), shape=(40, 40), dtype="uint8")
+    z[...] = 1
+    capsys.readouterr()
+    rc = main(["predict", str(tmp_path / "v.zarr"), "--model", str(model_file),
+               "--out", str(tmp_path / "none"), "--tta", "-q"])  # fmt: skip
+    assert rc == 1 and "--tta" in _error_line(capsys)
+    assert not (tmp_path / "none").exists()
 
 
 # ---------------------------------------------------------------------------- refusals

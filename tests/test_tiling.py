@@ -113,3 +113,38 @@ def test_batch_norm_folding_is_exact_and_leaves_the_model_alone():
     with torch.no_grad():
         torch.testing.assert_close(folded(x), model(x), atol=1e-4, rtol=1e-4)
     assert fold_batch_norm(UNet(depth=1, base_channels=2)) is not None
+
+
+def test_test_time_augmentation_is_the_mean_over_the_8_views_and_equivariant(small_model):
+    rng = np.random.default_rng(3)
+    image = rng.normal(size=(23, 30)).astype(np.float32)
+    calls = []
+    tta = predict_tiled(
+        small_model,
+        image,
+        tile_size=20,
+        test_time_augmentation=True,
+        progress=lambda done, total: calls.append((done, total)),
+    )
+    assert calls[-1] == (8 * count_tiles(small_model, image.shape, 20),) * 2
+    # independent composition: predict each rotated / flipped image, turn it back, average
+    views = []
+    for flip in (False, True):
+        for k in range(4):
+            view = np.rot90(image, k)
+            view = np.fliplr(view) if flip else view
+            a = predict_tiled(small_model, np.ascontiguousarray(view), tile_size=20).logits
+            a = np.flip(a, axis=-1) if flip else a
+            views.append(np.rot90(a, -k, axes=(1, 2)))
+    np.testing.assert_allclose(tta.logits, np.mean(views, axis=0), atol=1e-5)
+    p = np.exp(tta.logits) / np.exp(tta.logits).sum(0)
+    np.testing.assert_allclose(tta.probabilities, p, atol=1e-5)
+    # so the prediction of a rotated image is the rotated prediction (not true without TTA)
+    turned = predict_tiled(
+        small_model, np.ascontiguousarray(np.rot90(image)), tile_size=20,
+        test_time_augmentation=True,
+    )  # fmt: skip
+    np.testing.assert_allclose(turned.logits, np.rot90(tta.logits, axes=(1, 2)), atol=1e-5)
+    plain = predict_tiled(small_model, np.ascontiguousarray(np.rot90(image)), tile_size=20)
+    plain_ref = predict_tiled(small_model, image, tile_size=20)
+    assert not np.allclose(plain.logits, np.rot90(plain_ref.logits, axes=(1, 2)), atol=1e-3)

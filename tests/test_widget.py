@@ -102,6 +102,8 @@ def test_train_then_predict_writes_the_layers(setup, qtbot, nuclei) -> None:
     assert widget.loss_plot.steps == [1, 2, 3]
     assert widget.model.metadata["training"][-1]["steps_done"] == 3
     assert widget.progress_bar.value == 3
+    run = widget.model.metadata["training"][-1]
+    assert run["config"]["precision"] == widget.precision.value == "auto"
 
     # training wrote w(x) and a live refresh of p_k(x) and the segmentation
     names = [layer.name for layer in viewer.layers]
@@ -155,6 +157,16 @@ def test_train_then_predict_writes_the_layers(setup, qtbot, nuclei) -> None:
         assert layer is before[layer.name]
     a2 = viewer.layers["a_k(x)"].data
     np.testing.assert_allclose(a2, a + 5.0, atol=1e-4)
+
+    # test-time augmentation: a_k(x) becomes the mean over the 8 flips / quarter turns
+    widget.tta.value = True
+    widget.predict()
+    wait_idle(qtbot, widget)
+    from napari_unet import predict_tiled
+
+    ref = predict_tiled(widget.model, nuclei["image"], test_time_augmentation=True)
+    np.testing.assert_allclose(viewer.layers["a_k(x)"].data, ref.logits, atol=1e-4)
+    assert not np.allclose(ref.logits, a2, atol=1e-3)
 
 
 def test_cancel_is_quick_and_the_event_loop_keeps_running(setup, qtbot) -> None:

@@ -184,6 +184,7 @@ def predict_tiled(
     precision: str = "fp32",
     return_logits: bool = True,
     return_probabilities: bool = True,
+    test_time_augmentation: bool = False,
     progress: Callable[[int, int], None] | None = None,
 ) -> Prediction:
     """Overlap-tile prediction of a 2D image, a stack of planes or a multi-channel image.
@@ -194,6 +195,9 @@ def predict_tiled(
         by it, not by the image.
     normalize_input: apply the model's recorded normalisation (``model.metadata``) per plane.
     precision: "fp32", "bf16" (CPUs with AVX-512 BF16/AMX, GPUs) or "fp16" (GPUs).
+    test_time_augmentation: predict the 8 flips/quarter turns of each plane and average
+        their a_k(x) (the paper averages rotated versions of the input, section 4): about
+        8x the time, usually fewer one-pixel errors.
     progress: called as progress(tiles_done, tiles_total).
 
     Returns a :class:`Prediction` whose arrays have the image's spatial size: a_k(x) and
@@ -206,7 +210,8 @@ def predict_tiled(
     logits = np.empty((k, *lead, h, w), np.float32) if return_logits else None
     probs = np.empty((k, *lead, h, w), np.float32) if return_probabilities else None
     labels = np.empty((*lead, h, w), np.uint8 if k < 255 else np.uint16)
-    total = count_tiles(model, (*lead, h, w), tile_size)
+    views = DIHEDRAL_VIEWS if test_time_augmentation else DIHEDRAL_VIEWS[:1]
+    total = count_tiles(model, (*lead, h, w), tile_size) * len(views)
     done = 0
 
     def tile_done() -> None:
@@ -220,15 +225,20 @@ def predict_tiled(
     for index in np.ndindex(*lead):
         plane = planes[index]
         plane = normalize(plane, norm) if normalize_input else plane.astype(np.float32)
-        a = predict_plane_logits(
-            net,
-            plane,
-            tile_size=tile_size,
-            batch_size=batch_size,
-            device=device,
-            precision=precision,
-            tile_done=tile_done,
-        )
+        a = np.zeros((k, h, w), np.float32)
+        for turns, flip in views:
+            view = np.ascontiguousarray(dihedral(plane, turns, flip))
+            a_view = predict_plane_logits(
+                net,
+                view,
+                tile_size=tile_size,
+                batch_size=batch_size,
+                device=device,
+                precision=precision,
+                tile_done=tile_done,
+            )
+            a += undo_dihedral(a_view, turns, flip)
+        a /= len(views)
         sl = (slice(None), *index)
         labels[index] = class_to_label(a.argmax(axis=0))
         if logits is not None:
@@ -236,6 +246,24 @@ def predict_tiled(
         if probs is not None:
             probs[sl] = softmax_numpy(a)
     return Prediction(logits, probs, labels)
+
+
+#: the 8 symmetries of the square: (quarter turns, then flip left-right?)
+DIHEDRAL_VIEWS: tuple[tuple[int, bool], ...] = tuple(
+    (t, f) for f in (False, True) for t in range(4)
+)
+
+
+def dihedral(array: np.ndarray, turns: int, flip: bool) -> np.ndarray:
+    """Rotate the last two axes by ``turns`` quarter turns, then optionally flip columns."""
+    out = np.rot90(array, turns, axes=(-2, -1))
+    return out[..., ::-1] if flip else out
+
+
+def undo_dihedral(array: np.ndarray, turns: int, flip: bool) -> np.ndarray:
+    """The inverse of :func:`dihedral`."""
+    out = array[..., ::-1] if flip else array
+    return np.rot90(out, -turns, axes=(-2, -1))
 
 
 def softmax_numpy(logits: np.ndarray) -> np.ndarray:

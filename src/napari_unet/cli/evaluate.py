@@ -64,6 +64,13 @@ def add_parser(sub: argparse._SubParsersAction) -> None:
     add_inference(p)
     p.add_argument("--threshold", type=float, default=0.5, help="model + instances: threshold")
     p.add_argument("--min-size", type=int, default=10, help="model + instances: smallest object")
+    p.add_argument(
+        "--seed-threshold",
+        type=float,
+        default=None,
+        metavar="P",
+        help="model + instances: watershed of p from seeds p > P (see predict)",
+    )
     add_common(p, cmd_evaluate)
 
 
@@ -176,6 +183,7 @@ def _predict_for_evaluation(
         precision=args.precision,
         return_logits=False,
         return_probabilities=kind == "instances",
+        test_time_augmentation=args.tta,
     )
     if kind == "instances":
         from ..instances import instances_from_prediction
@@ -184,6 +192,7 @@ def _predict_for_evaluation(
             result.probabilities[min(1, model.n_classes - 1)],
             threshold=args.threshold,
             min_size=args.min_size,
+            seed_threshold=args.seed_threshold,
         )
     lut = label_lut(model)
     labels = result.labels

@@ -148,6 +148,12 @@ def add_inference(p: argparse.ArgumentParser) -> None:
         default="fp32",
         help="arithmetic for inference: bf16 on recent CPUs/GPUs, fp16 on GPUs only",
     )
+    p.add_argument(
+        "--tta",
+        action="store_true",
+        help="test-time augmentation: average a_k(x) over the 8 flips/quarter turns of each "
+        "image, as the paper does (8x the time; in-memory images only)",
+    )
 
 
 def add_cluster(p: argparse.ArgumentParser) -> None:

@@ -68,6 +68,14 @@ def add_parser(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--threshold", type=float, default=0.5, help="--instances: p threshold")
     p.add_argument("--min-size", type=int, default=10, help="--instances: smallest object (px)")
     p.add_argument("--no-split", action="store_true", help="--instances: no watershed split")
+    p.add_argument(
+        "--seed-threshold",
+        type=float,
+        default=None,
+        metavar="P",
+        help="--instances: split along weak borders by a watershed of p from seeds p > P "
+        "(cells between membranes, EM) instead of the distance transform (round nuclei)",
+    )
     add_inference(p)
     p.add_argument(
         "--chunk-size",
@@ -112,6 +120,8 @@ def cmd_predict(args: argparse.Namespace) -> int:
     object_class = (args.object_class or 2) - 1
     if args.instances and not 0 <= object_class < model.n_classes:
         raise InputError(f"--object-class must be between 1 and {model.n_classes}")
+    if args.tta and (args.workers or args.scheduler or any(is_zarr(p) for p in inputs)):
+        raise InputError("--tta works on in-memory images, not with zarr inputs or a cluster")
     lut = label_lut(model)
     client, to_close = start_client(args)  # before creating anything: it may fail
     created = not out.exists()
@@ -230,6 +240,7 @@ def _predict_file(
             precision=args.precision,
             return_logits=False,
             return_probabilities=need_probs,
+            test_time_augmentation=args.tta,
             progress=bar,
         )
         labels, probs = result.labels, result.probabilities
@@ -246,6 +257,7 @@ def _predict_file(
             threshold=args.threshold,
             split_touching=not args.no_split,
             min_size=args.min_size,
+            seed_threshold=args.seed_threshold,
         )
         write_labels(plan["instances"], inst, overwrite=args.overwrite)
 

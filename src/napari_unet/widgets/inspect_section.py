@@ -6,7 +6,7 @@ from __future__ import annotations
 from typing import Any
 
 import numpy as np
-from magicgui.widgets import ComboBox, PushButton
+from magicgui.widgets import CheckBox, ComboBox, PushButton
 
 from .form import Section, row
 from .inputs import ImageInput
@@ -26,12 +26,18 @@ class InspectSection(Section):
             tooltip="Predict the plane in view, or every plane of a Z/T stack",
         )
         self.predict_button = PushButton(text="Predict")
+        self.tta = CheckBox(value=False, text="average 8 flips/rotations")
+        self.tta.tooltip = (
+            "Test-time augmentation, as the paper: predict the 8 flipped/rotated views and "
+            "average a_k(x); 8x slower, fewer one-pixel errors"
+        )
         self.level = ComboBox(choices=self._level_choices, tooltip="Encoder/decoder level")
         self.inspect_button = PushButton(text="Show activations")
         self.inspect_button.tooltip = "Show the channels of this level over the plane in view"
         self.add_rows(
             [
                 ("", row(self.scope, self.predict_button)),
+                ("", self.tta),
                 ("level", row(self.level, self.inspect_button)),
             ]
         )

@@ -61,11 +61,11 @@ CONTROLS = {
         *("make_model_button", "save_button", "model_info"),
     ),
     "training_section": (
-        *("steps", "learning_rate", "tile_size", "batch_size", "optimizer", "device"),
+        *("steps", "learning_rate", "tile_size", "batch_size", "optimizer", "device", "precision"),
         *("augment", "use_weight_map", "w0", "sigma", "class_balance"),
         *("train_button", "cancel_button", "progress_bar", "status", "loss_plot"),
     ),
-    "inspect_section": ("scope", "predict_button", "level", "inspect_button"),
+    "inspect_section": ("scope", "predict_button", "tta", "level", "inspect_button"),
 }
 
 
@@ -260,6 +260,7 @@ class UNetWidget(QWidget):
             total=len(indices),
             desc="U-Net prediction",
             with_instances=predicts_instances(self.model.metadata, self.model.n_classes),
+            tta=bool(self.inspect_section.tta.value),
         )
 
     def show_activations(self) -> None:

@@ -167,10 +167,17 @@ def _shown_weight(sample: Any) -> np.ndarray:
     return np.where(sample.target != IGNORE_INDEX, sample.weight, 0.0).astype(np.float32)
 
 
-def _predict_plane(model: Any, normalized: np.ndarray, device: str) -> Any:
+def _predict_plane(model: Any, normalized: np.ndarray, device: str, tta: bool = False) -> Any:
     from ..tiling import predict_tiled
 
-    return predict_tiled(model, normalized, channel_axis=0, normalize_input=False, device=device)
+    return predict_tiled(
+        model,
+        normalized,
+        channel_axis=0,
+        normalize_input=False,
+        device=device,
+        test_time_augmentation=tta,
+    )
 
 
 def _loss_map(logits: np.ndarray, sample: Any) -> np.ndarray:
@@ -297,9 +304,11 @@ def predict_job(
     cancel: threading.Event,
     *,
     with_instances: bool = False,
+    tta: bool = False,
 ) -> Generator[PlaneResult, None, JobDone]:
     """Overlap-tile prediction plane by plane: a_k(x), p_k(x), labels, instances, and where
-    the plane is annotated, w(x) and the per-pixel loss of the current model."""
+    the plane is annotated, w(x) and the per-pixel loss of the current model. ``tta``:
+    average a_k(x) over the 8 flips/quarter turns of each plane."""
     from ..data import InputError, normalize
     from ..instances import instances_from_prediction
 
@@ -310,7 +319,7 @@ def predict_job(
             return JobDone("predict", cancelled=True, steps=n, seconds=time.perf_counter() - t0)
         plane = read_plane(index)
         normalized = normalize(plane, norm)
-        pred = _predict_plane(model, normalized, device)
+        pred = _predict_plane(model, normalized, device, tta)
         h, w = plane.shape[-2:]
         result = PlaneResult(index, (0, h, 0, w), pred.probabilities, pred.labels, pred.logits)
         if with_instances and pred.probabilities.shape[0] >= 2:
