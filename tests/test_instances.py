@@ -26,3 +26,23 @@ def test_small_objects_dropped_and_ids_unique_across_planes():
     out = instances_from_prediction(prob, min_size=5)
     assert out[0].max() == 1 and out[1][out[1] > 0].min() == 2
     assert out[1, 0, 19] == 0
+
+
+def test_probability_seeds_keep_cells_apart_across_a_weak_border():
+    """Two cells (p = 0.95) share a border whose p (0.6) is above the threshold: as
+    connected components they merge; seeded by p > 0.9 and flooded over 1 - p they stay
+    two, each keeping its side of the border. A seedless faint blob stays one object."""
+    p = np.full((20, 30), 0.05, np.float32)
+    p[3:17, 3:13] = 0.95
+    p[3:17, 14:24] = 0.95
+    p[3:17, 13] = 0.6  # weak border, above the 0.5 threshold
+    p[8:11, 26:29] = 0.7  # faint object: foreground, but no seed
+    merged = instances_from_prediction(p, split_touching=False, min_size=1)
+    assert merged.max() == 2  # the two cells are one component, plus the faint blob
+    split = instances_from_prediction(p, seed_threshold=0.9, min_size=1)
+    assert split.max() == 3
+    left, right, blob = split[10, 5], split[10, 20], split[9, 27]
+    assert len({left, right, blob}) == 3 and 0 not in (left, right, blob)
+    assert np.all(split[3:17, 3:13] == left) and np.all(split[3:17, 14:24] == right)
+    assert set(np.unique(split[3:17, 13])) <= {left, right}
+    np.testing.assert_array_equal(split > 0, p > 0.5)  # nothing gained or lost

@@ -191,6 +191,13 @@ def test_isbi_scores_membrane_gap_merges_cells():
     # 18 + 18 px merged: P = (18^2 * 2) / 36^2 = 0.5, R = 1
     assert res["rand_precision"] == pytest.approx(0.5)
     assert res["rand_error"] == pytest.approx(1 / 3)
+    # the same leaky mask with its cells given (a watershed that kept them apart): the
+    # gap pixel is a true membrane pixel, which is not scored, so the cells match exactly
+    cells = np.where(gt > 0, np.where(np.arange(7) < 3, 1, 2), 0)
+    cells[2, 3] = 1
+    res = isbi_scores(leaky, gt, pred_cells=cells)
+    assert res["pixel_error"] == pytest.approx(1 / 42)  # from the mask, as before
+    assert res["rand_precision"] == pytest.approx(1.0) and res["rand_error"] == pytest.approx(0)
 
 
 def test_evaluate_segmentation_keys():

@@ -12,14 +12,23 @@ def instances_from_prediction(
     split_touching: bool = True,
     min_size: int = 10,
     min_distance: int = 3,
+    seed_threshold: float | None = None,
 ) -> np.ndarray:
     """Instance labels (uint32, 0 = background) from a cell-probability map (..., H, W).
 
     Pixels with p_cell > ``threshold`` form the foreground. Without splitting, each
-    connected component is one object. With ``split_touching`` a seeded watershed on the
-    distance transform separates touching cells (seeds: local maxima at least
-    ``min_distance`` apart). Objects smaller than ``min_size`` pixels are dropped.
-    Leading axes are processed plane by plane with ids unique across planes.
+    connected component is one object. With ``split_touching`` a seeded watershed
+    separates touching cells:
+
+    - seeds from the distance transform (default): local maxima at least
+      ``min_distance`` apart, flooding -distance: for round, convex objects (nuclei);
+    - seeds from the probability (``seed_threshold`` given): the 4-connected components of
+      p_cell > ``seed_threshold``, flooding 1 - p_cell, so two cells stay apart where a
+      thin border between them is weak but present (cells between membranes, EM). A
+      foreground component without a seed stays one object.
+
+    Objects smaller than ``min_size`` pixels are dropped. Leading axes are processed plane
+    by plane with ids unique across planes.
     """
     prob = np.asarray(cell_probability, dtype=np.float32)
     if prob.ndim < 2:
@@ -27,11 +36,28 @@ def instances_from_prediction(
     out = np.zeros(prob.shape, np.uint32)
     offset = 0
     for index in np.ndindex(*prob.shape[:-2]):
-        labels = _instances_2d(prob[index] > threshold, split_touching, min_size, min_distance)
+        plane = prob[index]
+        if split_touching and seed_threshold is not None:
+            labels = _probability_watershed(plane, threshold, seed_threshold, min_size)
+        else:
+            labels = _instances_2d(plane > threshold, split_touching, min_size, min_distance)
         labels[labels > 0] += offset
         offset = max(offset, int(labels.max(initial=0)))
         out[index] = labels
     return out
+
+
+def _probability_watershed(
+    prob: np.ndarray, threshold: float, seed_threshold: float, min_size: int
+) -> np.ndarray:
+    from skimage.segmentation import watershed
+
+    mask = prob > threshold
+    seeds, n_seeds = ndi.label(prob > max(seed_threshold, threshold))
+    labels = watershed(1.0 - prob, seeds, mask=mask, connectivity=1)
+    unseeded, _ = ndi.label(mask & (labels == 0))
+    labels = np.where(unseeded > 0, unseeded + n_seeds, labels)
+    return _drop_small_and_renumber(labels, min_size)
 
 
 def _instances_2d(
@@ -53,6 +79,10 @@ def _instances_2d(
         labels = watershed(-distance, markers, mask=mask)
     else:
         labels, _ = ndi.label(mask)
+    return _drop_small_and_renumber(labels, min_size)
+
+
+def _drop_small_and_renumber(labels: np.ndarray, min_size: int) -> np.ndarray:
     if min_size > 1:
         sizes = np.bincount(labels.ravel())
         small = sizes < min_size
