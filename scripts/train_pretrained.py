@@ -163,6 +163,7 @@ def main(argv: list[str] | None = None) -> int:
         elastic=True,
         seed=args.seed,
         device="cpu",
+        precision="fp32",  # the same weights on every CPU, bf16 hardware or not
     )
     log(f"training: {json.dumps(config.__dict__)}; weight map w0={args.w0} sigma={args.sigma}")
     losses = []

@@ -72,7 +72,7 @@ class TrainConfig:
     #: "fp32", or mixed precision: "bf16" (CPUs with AVX-512 BF16 / AMX, GPUs) or "fp16"
     #: (CUDA, with gradient scaling); "auto" = bf16 where the hardware computes it natively
     #: (1.5-1.8x faster steps on such a CPU), else fp32
-    precision: str = "fp32"
+    precision: str = "auto"
 
     def validate(self) -> None:
         if self.steps < 1:

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import inspect
 import threading
+from collections import deque
 from collections.abc import Callable
 from typing import Any
 
@@ -43,6 +44,8 @@ class JobRunner:
         self._worker: Any = None
         self._pbar: Any = None
         self._detached = False  # the widget is gone: call none of the callbacks
+        self._pending: deque[tuple[Callable[..., None], tuple[Any, ...]]] = deque()
+        self._delivering = False
 
     @property
     def busy(self) -> bool:
@@ -64,12 +67,12 @@ class JobRunner:
         except (AttributeError, TypeError, RuntimeError):
             pass
         if hasattr(worker, "yielded"):
-            worker.yielded.connect(self._event)
+            worker.yielded.connect(lambda event: self.deliver(self._event, event))
         if hasattr(worker, "aborted"):
-            worker.aborted.connect(self._aborted)
-        worker.returned.connect(self._result)
-        worker.errored.connect(self._errored)
-        worker.finished.connect(self._finished)
+            worker.aborted.connect(lambda: self.deliver(self._aborted))
+        worker.returned.connect(lambda value: self.deliver(self._result, value))
+        worker.errored.connect(lambda exc: self.deliver(self._errored, exc))
+        worker.finished.connect(lambda: self.deliver(self._finished))
         self._pbar = progress(total=total, desc=desc)
         self._worker = worker
         worker.start()
@@ -91,6 +94,31 @@ class JobRunner:
         call none of the widget's callbacks again; the job still cleans up."""
         self._detached = True
         self.cancel_event.set()
+
+    def deliver(self, handler: Callable[..., None], *args: Any) -> None:
+        """Call ``handler(*args)`` for a worker signal, one at a time and in order.
+
+        napari's activity bar runs ``processEvents()`` when it advances, which delivers the
+        worker's next queued signals *inside* the handler of the current one; unguarded,
+        a fast job nests handlers until Python's recursion limit. Signals arriving while a
+        handler runs are queued and handled by the outer call, after the current one.
+        """
+        self._pending.append((handler, args))
+        if self._delivering:
+            return
+        self._delivering = True
+        failure: BaseException | None = None
+        try:
+            while self._pending:
+                next_handler, next_args = self._pending.popleft()
+                try:
+                    next_handler(*next_args)
+                except Exception as err:  # noqa: BLE001 - the rest must still be delivered
+                    failure = failure or err
+        finally:
+            self._delivering = False
+        if failure is not None:
+            raise failure
 
     def _event(self, event: Any) -> None:
         if not self._detached:
