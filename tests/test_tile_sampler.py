@@ -80,3 +80,22 @@ def test_elastic_tiles_are_deformed_and_seeded():
     assert len(inside) >= 4
     assert all(len(set(rows)) > 4 for rows in inside)
     assert set(np.unique(a[1])) <= {IGNORE_INDEX, 0, 1}
+
+
+def test_flips_can_be_switched_off_to_keep_the_orientation():
+    model = UNet(depth=2, base_channels=4)
+    tile_in, tile_out = training_tile_sizes(model, 24)
+    ramp = np.tile(np.arange(300, dtype=np.float32), (300, 1))  # grows along x
+    labels = np.zeros((300, 300), np.uint8)  # annotated in the middle: no mirrored tiles
+    labels[120:180, 120:180] = 1
+    labels[120:180:7, 120:180] = 2
+    sample = prepare_sample(ramp, labels, normalization={"method": "none"})
+
+    def grows_along_x(flips: bool) -> list[bool]:
+        sampler = TileSampler([sample], tile_in, tile_out, np.random.default_rng(0),
+                              augment=True, elastic=False, flips=flips)  # fmt: skip
+        x = sampler.batch(16)[0].numpy()[:, 0]
+        return [bool(np.all(np.diff(t, axis=1) > 0)) for t in x]
+
+    assert all(grows_along_x(False))
+    assert not all(grows_along_x(True))

@@ -63,6 +63,9 @@ class TrainConfig:
     tile_size: int = 128  # output tile side; the input tile adds the model's context
     augment: bool = True
     elastic: bool = True
+    #: flips and quarter turns (with ``augment``); off where the annotations follow an
+    #: orientation-dependent convention (e.g. borders drawn consistently off-centre)
+    flips: bool = True
     seed: int = 0
     device: str = "auto"
     weight_decay: float = 0.0
@@ -130,11 +133,12 @@ class TileSampler:
         rng: np.random.Generator,
         augment: bool = True,
         elastic: bool = True,
+        flips: bool = True,
     ) -> None:
         self.samples = list(samples)
         self.tile_in, self.tile_out = tile_in, tile_out
         self.rng = rng
-        self.augment, self.elastic = augment, elastic
+        self.augment, self.elastic, self.flips = augment, elastic, flips
         self._pixels = []
         for s in self.samples:
             flat = s.target.ravel()
@@ -174,7 +178,8 @@ class TileSampler:
         target = np.where(inside, s.target[index], IGNORE_INDEX)
         weight = np.where(inside, s.weight[index], np.float32(0.0))
         if self.augment:
-            image, target, weight = flip_rotate([image, target, weight], self.rng)
+            if self.flips:
+                image, target, weight = flip_rotate([image, target, weight], self.rng)
             image = intensity_jitter(image, self.rng)
         return (
             np.ascontiguousarray(image, np.float32),
@@ -330,7 +335,9 @@ def train(
     rng = np.random.default_rng(config.seed)
     torch.manual_seed(config.seed)
     tile_in, tile_out = training_tile_sizes(model, config.tile_size)
-    sampler = TileSampler(samples, tile_in, tile_out, rng, config.augment, config.elastic)
+    sampler = TileSampler(
+        samples, tile_in, tile_out, rng, config.augment, config.elastic, config.flips
+    )
 
     memory_format = training_memory_format(model, device)
     model.to(device=device, memory_format=memory_format)

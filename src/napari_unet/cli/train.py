@@ -106,6 +106,12 @@ def add_parser(sub: argparse._SubParsersAction) -> None:
     )
     p.add_argument("--no-elastic", action="store_true", help="augment without elastic deformation")
     p.add_argument(
+        "--no-flips",
+        action="store_true",
+        help="augment without flips / quarter turns (annotations with an orientation-"
+        "dependent convention, e.g. borders drawn consistently off-centre)",
+    )
+    p.add_argument(
         "--class-names", nargs="+", metavar="NAME", help="names of the classes, in order"
     )
     p.add_argument(
@@ -156,6 +162,7 @@ def cmd_train(args: argparse.Namespace) -> int:
         tile_size=args.tile_size,
         augment=not args.no_augment,
         elastic=not args.no_elastic,
+        flips=not args.no_flips,
         seed=args.seed,
         device=args.device,
         precision=args.precision,
