@@ -207,14 +207,22 @@ def main(argv: list[str] | None = None) -> int:
         from napari_unet import load_model
 
         model = load_model(args.evaluate)
+        scored: dict = {"command": "python benchmarks/accuracy_isbi.py "
+                        + " ".join(argv or sys.argv[1:]),
+                        "date": time.strftime("%Y-%m-%d %H:%M:%S"),
+                        "model": str(args.evaluate),
+                        "training": model.metadata.get("training", [])[-1:]}  # fmt: skip
         for tta in (False, True) if args.tta else (False,):
             r = evaluate(model, train_set, test_set, tta)
+            scored["tta" if tta else "plain"] = r
             c, w = r["at_chosen_threshold"], r["watershed"]
             print(f"{args.evaluate.name} tta={tta}: pixel error {r['pixel_error']:.4f}, Rand "
                   f"{r['rand_error']:.4f} at 0.5; at {r['chosen_threshold']}: "
                   f"{c['pixel_error']:.4f}, {c['rand_error']:.4f}; watershed (seeds > "
                   f"{w['chosen_seed_threshold']}): {w['rand_error']:.4f} "
                   f"{w['per_image_rand_error']}")  # fmt: skip
+        if args.json:
+            args.json.write_text(json.dumps(scored, indent=1), encoding="utf-8")
         return 0
     out = {
         "command": "python benchmarks/accuracy_isbi.py " + " ".join(argv or sys.argv[1:]),
