@@ -155,7 +155,7 @@ def test_train_then_predict_writes_the_layers(setup, qtbot, nuclei) -> None:
     assert len(viewer.layers) == len(before)
     for layer in viewer.layers:
         assert layer is before[layer.name]
-    a2 = viewer.layers["a_k(x)"].data
+    a2 = viewer.layers["a_k(x)"].data.copy()
     np.testing.assert_allclose(a2, a + 5.0, atol=1e-4)
 
     # test-time augmentation: a_k(x) becomes the mean over the 8 flips / quarter turns
