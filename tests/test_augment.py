@@ -115,6 +115,10 @@ def test_sample_nearest_mirrors_or_fills_and_keeps_values():
     np.testing.assert_array_equal(sample_nearest(labels, coords), [[3, 4, 5]])
     np.testing.assert_array_equal(sample_nearest(labels, coords, fill=-1), [[3, -1, -1]])
     assert sample_nearest(labels.astype(np.int16), coords, fill=-1).dtype == np.int16
+    # a fill that does not fit the dtype promotes it instead of wrapping around (255)
+    got = sample_nearest(labels.astype(np.uint8), coords, fill=-1)
+    assert got.dtype == np.int16
+    np.testing.assert_array_equal(got, [[3, -1, -1]])
 
 
 def test_zero_field_is_identity():

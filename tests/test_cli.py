@@ -234,6 +234,23 @@ def test_predict_with_test_time_augmentation(data, model_file, tmp_path, capsys)
     assert not (tmp_path / "none").exists()
 
 
+def test_predict_instances_by_probability_seeds(data, model_file, tmp_path, capsys):
+    from napari_unet import instances_from_prediction
+
+    out = tmp_path / "seeded"
+    rc = main(["predict", str(data / "imgs" / "0.tif"), "--model", str(model_file),
+               "--out", str(out), "--instances", "--seed-threshold", "0.8", "-q"])  # fmt: skip
+    assert rc == 0
+    p = predict_tiled(load_model(model_file), _isbi_crop(0)[0]).probabilities[1]
+    ref = instances_from_prediction(p, 0.5, min_size=10, seed_threshold=0.8)
+    np.testing.assert_array_equal(tifffile.imread(out / "0_instances.tif"), ref)
+    capsys.readouterr()
+    rc = main(["predict", str(data / "imgs" / "0.tif"), "--model", str(model_file),
+               "--out", str(tmp_path / "no"), "--seed-threshold", "0.8", "-q"])  # fmt: skip
+    assert rc == 1 and "--seed-threshold" in _error_line(capsys)
+    assert not (tmp_path / "no").exists()
+
+
 # ---------------------------------------------------------------------------- refusals
 def test_outputs_are_not_overwritten_without_the_flag(data, model_file, tmp_path, capsys):
     args = ["predict", str(data / "imgs" / "0.tif"), "--model", str(model_file),

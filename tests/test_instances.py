@@ -1,4 +1,5 @@
 import numpy as np
+import pytest
 
 from napari_unet import instances_from_prediction
 
@@ -46,3 +47,10 @@ def test_probability_seeds_keep_cells_apart_across_a_weak_border():
     assert np.all(split[3:17, 3:13] == left) and np.all(split[3:17, 14:24] == right)
     assert set(np.unique(split[3:17, 13])) <= {left, right}
     np.testing.assert_array_equal(split > 0, p > 0.5)  # nothing gained or lost
+
+
+def test_seed_threshold_must_lie_above_the_threshold():
+    p = np.zeros((8, 8), np.float32)
+    for bad in (0.5, 0.3, 1.0):
+        with pytest.raises(ValueError, match="seed threshold"):
+            instances_from_prediction(p, threshold=0.5, seed_threshold=bad)

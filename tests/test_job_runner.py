@@ -56,3 +56,17 @@ def test_a_failing_handler_does_not_block_the_signals_queued_behind_it():
     with pytest.raises(RuntimeError, match="boom"):
         runner.deliver(runner._event, 1)
     assert log == [("finished",)] and not runner._delivering
+
+
+def test_finished_is_reported_even_when_the_cleanup_fails():
+    log: list = []
+    runner = _runner(log)
+
+    class BrokenBar:
+        def close(self) -> None:
+            raise RuntimeError("bar")
+
+    runner._worker, runner._pbar = object(), BrokenBar()
+    with pytest.raises(RuntimeError, match="bar"):
+        runner.deliver(runner._finished)
+    assert log == [("finished",)] and not runner.busy and runner._pbar is None

@@ -77,7 +77,8 @@ def native_bf16(device: torch.device) -> bool:
     """True where ``device`` computes bfloat16 in hardware: CPUs with AVX-512 BF16 or AMX,
     CUDA GPUs with bf16 support (Ampere and later). Elsewhere bf16 is emulated and slow."""
     if device.type == "cuda":
-        return bool(torch.cuda.is_bf16_supported())
+        # is_bf16_supported() also says yes where bf16 is only emulated (before Ampere)
+        return torch.cuda.get_device_capability(device)[0] >= 8
     if device.type == "cpu":
         probes = ("_is_avx512_bf16_supported", "_is_amx_tile_supported")  # torch >= 2.3
         return any(bool(getattr(torch.cpu, name, lambda: False)()) for name in probes)

@@ -30,6 +30,11 @@ def instances_from_prediction(
     Objects smaller than ``min_size`` pixels are dropped. Leading axes are processed plane
     by plane with ids unique across planes.
     """
+    if seed_threshold is not None and not threshold < seed_threshold < 1:
+        raise ValueError(
+            f"the seed threshold ({seed_threshold}) must lie above the foreground threshold "
+            f"({threshold}) and below 1"
+        )
     prob = np.asarray(cell_probability, dtype=np.float32)
     if prob.ndim < 2:
         raise ValueError(f"expected a (..., H, W) probability map, got shape {prob.shape}")
@@ -53,7 +58,7 @@ def _probability_watershed(
     from skimage.segmentation import watershed
 
     mask = prob > threshold
-    seeds, n_seeds = ndi.label(prob > max(seed_threshold, threshold))
+    seeds, n_seeds = ndi.label(prob > seed_threshold)
     labels = watershed(1.0 - prob, seeds, mask=mask, connectivity=1)
     unseeded, _ = ndi.label(mask & (labels == 0))
     labels = np.where(unseeded > 0, unseeded + n_seeds, labels)

@@ -227,7 +227,7 @@ def predict_tiled(
     for index in np.ndindex(*lead):
         plane = planes[index]
         plane = normalize(plane, norm) if normalize_input else plane.astype(np.float32)
-        a = np.zeros((k, h, w), np.float32)
+        a: np.ndarray | None = None  # the sum over views, without a copy for one view
         for turns, flip in views:
             view = np.ascontiguousarray(dihedral(plane, turns, flip))
             a_view = predict_plane_logits(
@@ -239,8 +239,14 @@ def predict_tiled(
                 precision=precision,
                 tile_done=tile_done,
             )
-            a += undo_dihedral(a_view, turns, flip)
-        a /= len(views)
+            a_view = undo_dihedral(a_view, turns, flip)
+            if a is None:
+                a = a_view
+            else:
+                a += a_view
+        assert a is not None
+        if len(views) > 1:
+            a /= len(views)
         sl = (slice(None), *index)
         labels[index] = class_to_label(a.argmax(axis=0))
         if logits is not None:

@@ -74,7 +74,8 @@ class TrainConfig:
     max_seconds: float | None = None
     #: "fp32", or mixed precision: "bf16" (CPUs with AVX-512 BF16 / AMX, GPUs) or "fp16"
     #: (CUDA, with gradient scaling); "auto" = bf16 where the hardware computes it natively
-    #: (1.5-1.8x faster steps on such a CPU), else fp32
+    #: (1.4-1.8x faster steps on such a CPU), else fp32. With "auto" a seed gives the same
+    #: weights only on machines that resolve it the same way; pin fp32 to rebuild a model
     precision: str = "auto"
 
     def validate(self) -> None:
@@ -139,6 +140,8 @@ class TileSampler:
         self.tile_in, self.tile_out = tile_in, tile_out
         self.rng = rng
         self.augment, self.elastic, self.flips = augment, elastic, flips
+        # once, not per tile: a channels-last image would be copied whole for every tile
+        self._images = [np.ascontiguousarray(s.image, dtype=np.float32) for s in self.samples]
         self._pixels = []
         for s in self.samples:
             flat = s.target.ravel()
@@ -149,7 +152,7 @@ class TileSampler:
 
     def tile(self) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
         i = int(self.rng.integers(len(self.samples)))
-        s, by_class = self.samples[i], self._pixels[i]
+        s, by_class, source = self.samples[i], self._pixels[i], self._images[i]
         classes = sorted(by_class)
         pixels = by_class[classes[int(self.rng.integers(len(classes)))]]
         cy, cx = np.unravel_index(pixels[int(self.rng.integers(len(pixels)))], s.target.shape)
@@ -164,12 +167,12 @@ class TileSampler:
             coords = random_displacement_field((self.tile_in, self.tile_in), self.rng)
             coords[0] += np.arange(y0, y0 + self.tile_in, dtype=np.float32)[:, None]
             coords[1] += np.arange(x0, x0 + self.tile_in, dtype=np.float32)[None, :]
-            image = sample_bicubic(s.image, coords)
+            image = sample_bicubic(source, coords)
             crop = coords[:, off : off + self.tile_out, off : off + self.tile_out]
             rows, cols = crop[0], crop[1]
         else:
             h, w = s.target.shape
-            image = s.image[:, mirror_indices(y0, y0 + self.tile_in, h)]
+            image = source[:, mirror_indices(y0, y0 + self.tile_in, h)]
             image = image[:, :, mirror_indices(x0, x0 + self.tile_in, w)]
             rows = np.arange(y0 + off, y0 + off + self.tile_out)[:, None]
             cols = np.arange(x0 + off, x0 + off + self.tile_out)[None, :]
@@ -195,8 +198,10 @@ class TileSampler:
 class BatchPrefetcher:
     """Prepares the next batches in a background thread while the optimiser steps.
 
-    Sampling, augmentation and cropping run in numpy/scipy (which release the GIL), so
-    they overlap with the forward/backward pass instead of starving it. One producer draws
+    Sampling, augmentation and cropping run in numpy and one torch ``grid_sample`` per tile
+    (both release the GIL for their array work), so they overlap with the forward/backward
+    pass instead of waiting for it; on a machine whose cores torch already uses, their CPU
+    time still counts (docs/speed.md). One producer draws
     from the sampler in order, so seeded runs stay reproducible.
     """
 
@@ -331,6 +336,10 @@ def train(
                 f"{s.image.shape[0]}"
             )
     device = resolve_device(config.device)  # refuse a bad device before touching the model
+    precision = resolve_precision(config.precision, device)
+    amp_dtype = autocast_dtype(precision)
+    if amp_dtype is torch.float16 and device.type != "cuda":
+        raise InputError("fp16 training needs a CUDA GPU; use bf16 or fp32")
     prepare_model_metadata(model, samples)
     rng = np.random.default_rng(config.seed)
     torch.manual_seed(config.seed)
@@ -360,10 +369,6 @@ def train(
     losses: list[float] = []
     steps_done = 0
     batches = BatchPrefetcher(sampler, config.batch_size, pin=device.type == "cuda")
-    precision = resolve_precision(config.precision, device)
-    amp_dtype = autocast_dtype(precision)
-    if amp_dtype is torch.float16 and device.type != "cuda":
-        raise InputError("fp16 training needs a CUDA GPU; use bf16 or fp32")
     scaler = torch.amp.GradScaler("cuda", enabled=amp_dtype is torch.float16)
     try:
         for step in range(1, config.steps + 1):

@@ -120,6 +120,10 @@ def cmd_predict(args: argparse.Namespace) -> int:
     object_class = (args.object_class or 2) - 1
     if args.instances and not 0 <= object_class < model.n_classes:
         raise InputError(f"--object-class must be between 1 and {model.n_classes}")
+    if args.seed_threshold is not None and (not args.instances or args.no_split):
+        raise InputError(
+            "--seed-threshold splits --instances: it needs --instances, not --no-split"
+        )
     if args.tta and (args.workers or args.scheduler or any(is_zarr(p) for p in inputs)):
         raise InputError("--tta works on in-memory images, not with zarr inputs or a cluster")
     lut = label_lut(model)

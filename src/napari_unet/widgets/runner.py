@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import inspect
 import threading
+import traceback
 from collections import deque
 from collections.abc import Callable
 from typing import Any
@@ -107,18 +108,20 @@ class JobRunner:
         if self._delivering:
             return
         self._delivering = True
-        failure: BaseException | None = None
+        failures: list[BaseException] = []
         try:
             while self._pending:
                 next_handler, next_args = self._pending.popleft()
                 try:
                     next_handler(*next_args)
-                except Exception as err:  # noqa: BLE001 - the rest must still be delivered
-                    failure = failure or err
+                except BaseException as err:  # noqa: BLE001 - the rest must still be delivered
+                    failures.append(err)
         finally:
             self._delivering = False
-        if failure is not None:
-            raise failure
+        for err in failures[1:]:  # all are reported; the first is raised to Qt
+            traceback.print_exception(err)
+        if failures:
+            raise failures[0]
 
     def _event(self, event: Any) -> None:
         if not self._detached:
@@ -140,11 +143,13 @@ class JobRunner:
 
     def _finished(self) -> None:
         worker, self._worker = self._worker, None
-        gen = getattr(worker, "_gen", None)
-        if gen is not None:
-            gen.close()  # after an abort (napari's activity dock): run the job's cleanup
-        if self._pbar is not None:
-            self._pbar.close()
-            self._pbar = None
-        if not self._detached:
-            self.on_finished()
+        pbar, self._pbar = self._pbar, None
+        try:
+            gen = getattr(worker, "_gen", None)
+            if gen is not None:
+                gen.close()  # after an abort (napari's activity dock): run the job's cleanup
+            if pbar is not None:
+                pbar.close()
+        finally:  # whatever the cleanup did, the widget must not stay busy
+            if not self._detached:
+                self.on_finished()
