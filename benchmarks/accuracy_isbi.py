@@ -135,7 +135,7 @@ def run_variant(
                  batch_norm=True, dropout=0.0)  # fmt: skip
     base = dict(batch_size=args.batch_size, tile_size=args.tile_size, seed=args.seed,
                 learning_rate=args.lr, device="cpu", precision=args.precision,
-                flips=not args.no_flips)  # fmt: skip
+                flips=not args.no_flips, elastic=not args.no_elastic)  # fmt: skip
     # one cosine schedule over the wall-clock time left (TrainConfig.max_seconds)
     remaining = max(deadline - time.perf_counter(), 1.0)
     config = TrainConfig(steps=10**7, schedule="cosine", max_seconds=remaining, **base)
@@ -193,6 +193,7 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--threads", type=int, default=1)
     ap.add_argument("--precision", default="fp32", choices=("fp32", "bf16"))
     ap.add_argument("--no-flips", action="store_true", help="no flips / quarter turns")
+    ap.add_argument("--no-elastic", action="store_true", help="no elastic deformation")
     ap.add_argument("--save-model", type=Path, default=None, help="save each trained model")
     ap.add_argument("--tta", action="store_true", help="also score with test-time augmentation")
     ap.add_argument("--evaluate", type=Path, default=None, help="only score this saved model")
