@@ -24,6 +24,8 @@ import torch
 import torch.nn.functional as F
 from scipy import ndimage
 
+from .tiling import mirror_index
+
 __all__ = [
     "augment_tile",
     "elastic_deform",
@@ -79,15 +81,6 @@ def random_displacement_field(
     return field.astype(np.float32)
 
 
-def _mirror(index: np.ndarray, n: int) -> np.ndarray:
-    """Integer indices mirrored into 0..n-1 (numpy "reflect", repeated as often as needed)."""
-    if n == 1:
-        return np.zeros_like(index)
-    period = 2 * (n - 1)
-    index = np.mod(index, period)
-    return np.where(index < n, index, period - index)
-
-
 def sample_bicubic(image: np.ndarray, coords: np.ndarray) -> np.ndarray:
     """Sample a (C, H, W) image at pixel coordinates ``coords`` (2, h, w) -> (C, h, w).
 
@@ -138,8 +131,8 @@ def sample_nearest(array: np.ndarray, coords: np.ndarray, fill: float | None = N
     array = np.asarray(array)
     h, w = array.shape
     if fill is None:
-        rows = _mirror(np.rint(coords[0]).astype(np.intp), h)
-        return array[rows, _mirror(np.rint(coords[1]).astype(np.intp), w)]
+        rows = mirror_index(np.rint(coords[0]).astype(np.intp), h)
+        return array[rows, mirror_index(np.rint(coords[1]).astype(np.intp), w)]
     index, inside = nearest_pixels(coords[0], coords[1], (h, w))
     dtype = array.dtype
     if not np.can_cast(np.min_scalar_type(fill), dtype):  # e.g. -1 outside uint8 labels
@@ -260,10 +253,12 @@ def augment_tile(
     grid: int = 3,
     sigma: float = 10.0,
 ) -> tuple[np.ndarray, np.ndarray | None, np.ndarray | None]:
-    """Augment one training tile: elastic -> flip_rotate -> intensity_jitter (paper, 3.1).
+    """Augment one cut tile: elastic -> flip_rotate -> intensity_jitter (paper, 3.1).
 
     ``image`` (C, H, W) or (H, W), ``labels`` and ``weight`` (H, W) or None. Flips and
-    rotations of a non-square tile swap H and W for odd quarter turns.
+    rotations of a non-square tile swap H and W for odd quarter turns. The deformation
+    mirrors at the tile's border; training (``training.TileSampler``) does the same steps
+    but samples its tiles straight from the whole image, so it mirrors at the image's.
     """
     if elastic:
         image, labels, weight = elastic_deform(

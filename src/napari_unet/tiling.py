@@ -51,12 +51,16 @@ def mirror_indices(start: int, stop: int, n: int) -> np.ndarray:
     and repeats as often as needed, so any index maps to the same pixel whatever the amount
     of padding. An axis of length 1 repeats its only pixel.
     """
-    idx = np.arange(start, stop)
+    return mirror_index(np.arange(start, stop), n)
+
+
+def mirror_index(index: np.ndarray, n: int) -> np.ndarray:
+    """Integer indices of any value mirrored into 0..n-1, as :func:`mirror_indices`."""
     if n == 1:
-        return np.zeros_like(idx)
+        return np.zeros_like(index)
     period = 2 * (n - 1)
-    idx = np.mod(idx, period)
-    return np.where(idx < n, idx, period - idx)
+    index = np.mod(index, period)
+    return np.where(index < n, index, period - index)
 
 
 def context(model: UNet) -> int:

@@ -9,7 +9,7 @@ from pathlib import Path
 from typing import Any
 
 from .errors import file_error
-from .models import label_lut, load_model_arg, model_input
+from .models import label_lut, load_model_arg, model_input, predict_in_memory
 from .parser import (
     add_common,
     add_inference,
@@ -170,21 +170,8 @@ def _predict_for_evaluation(
     """What ``predict`` would write for ``image``: class values, or instance ids."""
     import numpy as np
 
-    from ..tiling import predict_tiled
-
     img, axis = model_input(image, path, model.in_channels, args.channel_axis)
-    result = predict_tiled(
-        model,
-        img,
-        channel_axis=axis,
-        tile_size=args.tile_size,
-        batch_size=args.batch_size,
-        device=args.device,
-        precision=args.precision,
-        return_logits=False,
-        return_probabilities=kind == "instances",
-        test_time_augmentation=args.tta,
-    )
+    result = predict_in_memory(model, img, axis, args, probabilities=kind == "instances")
     if kind == "instances":
         from ..instances import instances_from_prediction
 

@@ -66,6 +66,33 @@ def model_input(
     return image, None
 
 
+def predict_in_memory(
+    model: Any,
+    image: Any,
+    channel_axis: int | None,
+    args: argparse.Namespace,
+    probabilities: bool,
+    progress: Any = None,
+) -> Any:
+    """``predict_tiled`` with the inference options of the command line
+    (:func:`.parser.add_inference`): labels, and p_k(x) if ``probabilities``."""
+    from ..tiling import predict_tiled
+
+    return predict_tiled(
+        model,
+        image,
+        channel_axis=channel_axis,
+        tile_size=args.tile_size,
+        batch_size=args.batch_size,
+        device=args.device,
+        precision=args.precision,
+        return_logits=False,
+        return_probabilities=probabilities,
+        test_time_augmentation=args.tta,
+        progress=progress,
+    )
+
+
 def label_lut(model: Any) -> Any:
     """Class channel k -> the label value written (label_values of dense models, else k+1)."""
     import numpy as np

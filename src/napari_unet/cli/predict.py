@@ -9,7 +9,7 @@ from pathlib import Path
 from typing import Any
 
 from .errors import file_error
-from .models import label_lut, load_model_arg, model_input
+from .models import label_lut, load_model_arg, model_input, predict_in_memory
 from .parser import (
     add_cluster,
     add_common,
@@ -210,7 +210,6 @@ def _predict_file(
     import numpy as np
 
     from ..io import write_image, write_labels
-    from ..tiling import predict_tiled
 
     path = plan["input"]
     img, axis = model_input(image, path, model.in_channels, args.channel_axis)
@@ -234,19 +233,7 @@ def _predict_file(
         labels = results[0]
         probs = results[1] if need_probs else None
     else:
-        result = predict_tiled(
-            model,
-            img,
-            channel_axis=axis,
-            tile_size=args.tile_size,
-            batch_size=args.batch_size,
-            device=args.device,
-            precision=args.precision,
-            return_logits=False,
-            return_probabilities=need_probs,
-            test_time_augmentation=args.tta,
-            progress=bar,
-        )
+        result = predict_in_memory(model, img, axis, args, need_probs, progress=bar)
         labels, probs = result.labels, result.probabilities
     if lut is not None:
         labels = lut[labels.astype(np.int64) - 1]
