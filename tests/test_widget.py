@@ -204,6 +204,29 @@ def test_cancel_is_quick_and_the_event_loop_keeps_running(setup, qtbot) -> None:
     assert viewer.layers["a_k(x)"].data.shape == (2, 128, 128)
 
 
+def test_cancel_stops_a_long_prediction_between_tiles(setup, qtbot) -> None:
+    """One big plane with test-time augmentation: many tiles, and Cancel stops them."""
+    viewer, widget = setup
+    big = np.tile(viewer.layers["crop"].data, (12, 12))  # 1536^2: 9 tiles x 8 views
+    viewer.add_image(big, name="big")
+    widget.image_layer.value = viewer.layers["big"]
+    widget.labels_layer.value = None
+    widget.model_source.value = "Pretrained: nuclei"
+    widget.make_model()  # load it
+    wait_idle(qtbot, widget)
+    widget.tta.value = True
+    names = {layer.name for layer in viewer.layers}
+    widget.predict()
+    assert widget.busy
+    qtbot.wait(300)
+    t0 = time.perf_counter()
+    widget.cancel()
+    wait_idle(qtbot, widget, timeout=10)
+    assert time.perf_counter() - t0 < 5.0  # a whole TTA plane takes far longer here
+    assert "cancelled" in widget.status.value
+    assert {layer.name for layer in viewer.layers} == names  # nothing half-written
+
+
 def test_instances_mode_weight_map_and_instances_layer(make_napari_viewer, qtbot, nuclei) -> None:
     from napari_unet.weight_maps import weight_map
 

@@ -167,10 +167,24 @@ def _shown_weight(sample: Any) -> np.ndarray:
     return np.where(sample.target != IGNORE_INDEX, sample.weight, 0.0).astype(np.float32)
 
 
+class _Cancelled(Exception):
+    """Raised between two tiles of a plane when the user cancels."""
+
+
 def _predict_plane(
-    model: Any, normalized: np.ndarray, device: str, tta: bool = False, precision: str = "fp32"
+    model: Any,
+    normalized: np.ndarray,
+    device: str,
+    tta: bool = False,
+    precision: str = "fp32",
+    cancel: threading.Event | None = None,
 ) -> Any:
+    """predict_tiled on a normalised plane; with ``cancel``, stops between two tiles."""
     from ..tiling import predict_tiled
+
+    def check(_done: int, _total: int) -> None:
+        if cancel is not None and cancel.is_set():
+            raise _Cancelled
 
     return predict_tiled(
         model,
@@ -180,6 +194,7 @@ def _predict_plane(
         device=device,
         precision=precision,
         test_time_augmentation=tta,
+        progress=check,
     )
 
 
@@ -328,7 +343,10 @@ def predict_job(
             return JobDone("predict", cancelled=True, steps=n, seconds=time.perf_counter() - t0)
         plane = read_plane(index)
         normalized = normalize(plane, norm)
-        pred = _predict_plane(model, normalized, device, tta)
+        try:  # a large plane (8 views with tta) stops between two tiles
+            pred = _predict_plane(model, normalized, device, tta, cancel=cancel)
+        except _Cancelled:
+            return JobDone("predict", cancelled=True, steps=n, seconds=time.perf_counter() - t0)
         h, w = plane.shape[-2:]
         result = PlaneResult(index, (0, h, 0, w), pred.probabilities, pred.labels, pred.logits)
         if with_instances and pred.probabilities.shape[0] >= 2:
