@@ -287,10 +287,28 @@ def _locked(path: Path) -> Iterator[None]:
             fcntl.flock(lock, fcntl.LOCK_UN)
 
 
-def write_section(name: str, body: str, doc: Path = DOC) -> Path:
+def add_output_options(parser: Any) -> None:
+    """--json / --no-doc / --from-json, shared by every benchmark script."""
+    parser.add_argument("--json", help="also write the raw results here")
+    parser.add_argument("--no-doc", action="store_true", help="do not touch docs/benchmarks.md")
+    parser.add_argument("--from-json", help="only rewrite the section from a --json file")
+
+
+def rewrite_from_json(
+    args: Any, name: str, report: Callable[[dict[str, Any]], str], prefix: str = "speed:"
+) -> bool:
+    """With --from-json: rewrite section ``name`` from saved results; True if it did."""
+    if not args.from_json:
+        return False
+    print(f"wrote {write_section(name, report(load_json(args.from_json)), prefix=prefix)}")
+    return True
+
+
+def write_section(name: str, body: str, doc: Path = DOC, prefix: str = "speed:") -> Path:
     """Put ``body`` between ``<!-- speed:NAME start -->`` and ``<!-- speed:NAME end -->``
-    in ``doc`` (appended if the markers are absent); nothing else in the file changes."""
-    start, end = f"<!-- speed:{name} start -->", f"<!-- speed:{name} end -->"
+    (``prefix`` + NAME) in ``doc`` (appended if the markers are absent); nothing else in
+    the file changes."""
+    start, end = f"<!-- {prefix}{name} start -->", f"<!-- {prefix}{name} end -->"
     block = f"{start}\n{body.strip()}\n{end}"
     with _locked(doc):
         text = doc.read_text(encoding="utf-8") if doc.exists() else DOC_HEADER

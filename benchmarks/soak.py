@@ -28,9 +28,7 @@ from __future__ import annotations
 
 import argparse
 import gc
-import os
 import sys
-import tempfile
 import threading
 import time
 from pathlib import Path
@@ -41,7 +39,6 @@ import numpy as np
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 import _speedlib as sl  # noqa: E402
 
-START, END = "<!-- soak start -->", "<!-- soak end -->"
 #: growth after warm-up that still passes: this fraction of the warm RSS, or this many MB
 TOLERANCE_FRACTION, TOLERANCE_MB = 0.05, 20.0
 
@@ -265,23 +262,6 @@ def report(results: dict[str, Any]) -> str:
     return "\n".join(lines)
 
 
-def write_soak_section(body: str, doc: Path = sl.DOC) -> Path:
-    """Replace the text between the soak markers of ``doc`` (appended if absent)."""
-    block = f"{START}\n{body.strip()}\n{END}"
-    with sl._locked(doc):
-        text = doc.read_text(encoding="utf-8") if doc.exists() else sl.DOC_HEADER
-        i, j = text.find(START), text.find(END)
-        if i >= 0 and j > i:
-            text = text[:i] + block + text[j + len(END) :]
-        else:
-            text = text.rstrip("\n") + "\n\n" + block + "\n"
-        fd, tmp = tempfile.mkstemp(dir=doc.parent, prefix=".benchmarks-", suffix=".md")
-        with os.fdopen(fd, "w", encoding="utf-8") as f:
-            f.write(text)
-        os.replace(tmp, doc)
-    return doc
-
-
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     parser.add_argument("--quick", action="store_true", help="smoke test: 300 steps, 30 calls")
@@ -291,12 +271,9 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--every", type=int, help="sample RSS every N predictions (10; quick 5)")
     parser.add_argument("--size", type=int, default=256, help="image side (default 256)")
     parser.add_argument("--threads", type=int, default=1, help="torch threads (default 1)")
-    parser.add_argument("--json", help="also write the raw results here")
-    parser.add_argument("--no-doc", action="store_true", help="do not touch docs/benchmarks.md")
-    parser.add_argument("--from-json", help="only rewrite the section from a --json file")
+    sl.add_output_options(parser)
     args = parser.parse_args(argv)
-    if args.from_json:
-        print(f"wrote {write_soak_section(report(sl.load_json(args.from_json)))}")
+    if sl.rewrite_from_json(args, "soak", report, prefix=""):
         return 0
     quick = args.quick
     args.steps = args.steps or (300 if quick else 3000)
@@ -310,7 +287,7 @@ def main(argv: list[str] | None = None) -> int:
     text = report(results)
     print(text)
     if not args.no_doc:
-        print(f"wrote {write_soak_section(text)}")
+        print(f"wrote {sl.write_section('soak', text, prefix='')}")
     ok = all(phase_summary(results["samples"], p)["met"] for p in ("train", "predict"))
     return 0 if ok else 1
 

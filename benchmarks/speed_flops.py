@@ -73,13 +73,9 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument("--bases", type=int, nargs="+", default=[16, 32])
     parser.add_argument("--repeats", type=int, help="timed runs per figure (default 5; quick 2)")
     parser.add_argument("--matmul", type=int, help="matmul side (default 4096; quick 1024)")
-    parser.add_argument("--json", help="also write the raw results here")
-    parser.add_argument("--no-doc", action="store_true", help="do not touch docs/benchmarks.md")
-    parser.add_argument("--from-json", help="only rewrite the section from a --json file")
+    sl.add_output_options(parser)
     args = parser.parse_args(argv)
-    if args.from_json:
-        results = sl.load_json(args.from_json)
-        print(f"wrote {sl.write_section('flops', report(results))}")
+    if sl.rewrite_from_json(args, "flops", report):
         return
     quick = args.quick
     threads = sl.set_threads(args.threads or (1 if quick else None))

@@ -250,13 +250,9 @@ def main(argv: list[str] | None = None) -> None:
         help="skip untiled above (default: 60%% of available memory)",
     )
     parser.add_argument("--no-refresh", action="store_true", help="skip the refresh latency")
-    parser.add_argument("--json", help="also write the raw results here")
-    parser.add_argument("--no-doc", action="store_true", help="do not touch docs/benchmarks.md")
-    parser.add_argument("--from-json", help="only rewrite the section from a --json file")
+    sl.add_output_options(parser)
     args = parser.parse_args(argv)
-    if args.from_json:
-        results = sl.load_json(args.from_json)
-        print(f"wrote {sl.write_section('inference', report(results))}")
+    if sl.rewrite_from_json(args, "inference", report):
         return
     quick = args.quick
     size = args.size or (1024 if quick else 4096)

@@ -133,13 +133,9 @@ def main(argv: list[str] | None = None) -> None:
     )
     parser.add_argument("--base", type=int, default=16)
     parser.add_argument("--tmp", help="folder for the zarr stores (default: system temp)")
-    parser.add_argument("--json", help="also write the raw results here")
-    parser.add_argument("--no-doc", action="store_true", help="do not touch docs/benchmarks.md")
-    parser.add_argument("--from-json", help="only rewrite the section from a --json file")
+    sl.add_output_options(parser)
     args = parser.parse_args(argv)
-    if args.from_json:
-        results = sl.load_json(args.from_json)
-        print(f"wrote {sl.write_section('memory', report(results))}")
+    if sl.rewrite_from_json(args, "memory", report):
         return
     quick = args.quick
     threads = args.threads or (1 if quick else None)

@@ -151,13 +151,9 @@ def main(argv: list[str] | None = None) -> None:
     )
     parser.add_argument("--rounds", type=int, help="interleaved rounds (default 2)")
     parser.add_argument("--image", type=int, default=0, help="ISBI slice index")
-    parser.add_argument("--json", help="also write the raw results here")
-    parser.add_argument("--no-doc", action="store_true", help="do not touch docs/benchmarks.md")
-    parser.add_argument("--from-json", help="only rewrite the section from a --json file")
+    sl.add_output_options(parser)
     args = parser.parse_args(argv)
-    if args.from_json:
-        results = sl.load_json(args.from_json)
-        print(f"wrote {sl.write_section('training', report(results))}")
+    if sl.rewrite_from_json(args, "training", report):
         return
     quick = args.quick
     threads = sl.set_threads(args.threads or (1 if quick else None))
