@@ -91,3 +91,17 @@ def test_prepare_sample_weights():
     assert s.n_annotated == 10
     with pytest.raises(InputError, match="2D"):
         prepare_sample(np.zeros((2, 10, 10)), np.ones((2, 10, 10), np.uint8))
+
+
+@pytest.mark.parametrize("k", [1, 2, 3, 5])
+def test_labels_from_logits_is_argmax_plus_one_first_channel_winning_ties(k):
+    from napari_unet.data import labels_from_logits
+
+    rng = np.random.default_rng(k)
+    logits = rng.integers(-2, 3, size=(k, 7, 9)).astype(np.float32)  # many ties
+    labels = labels_from_logits(logits)
+    assert labels.dtype == np.uint8 and labels.shape == (7, 9)
+    np.testing.assert_array_equal(labels, np.argmax(logits, axis=0) + 1)
+    if k > 1:
+        tie = np.zeros((k, 2, 2), np.float32)  # all equal: channel 0, label 1
+        np.testing.assert_array_equal(labels_from_logits(tie), 1)

@@ -94,27 +94,6 @@ def test_model_training_mode_restored(small_model):
     small_model.eval()
 
 
-def test_batch_norm_folding_is_exact_and_leaves_the_model_alone():
-    from napari_unet.devices import fold_batch_norm
-
-    torch.manual_seed(0)
-    model = UNet(depth=2, base_channels=4, batch_norm=True)
-    # give the running statistics non-trivial values, as after training
-    for m in model.modules():
-        if isinstance(m, torch.nn.BatchNorm2d):
-            m.running_mean.uniform_(-1, 1)
-            m.running_var.uniform_(0.5, 2)
-            m.weight.data.uniform_(0.5, 1.5)
-    model.eval()
-    folded = fold_batch_norm(model)
-    assert not any(isinstance(m, torch.nn.BatchNorm2d) for m in folded.modules())
-    assert any(isinstance(m, torch.nn.BatchNorm2d) for m in model.modules())
-    x = torch.randn(1, 1, model.min_input_size + 16, model.min_input_size)
-    with torch.no_grad():
-        torch.testing.assert_close(folded(x), model(x), atol=1e-4, rtol=1e-4)
-    assert fold_batch_norm(UNet(depth=1, base_channels=2)) is not None
-
-
 def test_test_time_augmentation_is_the_mean_over_the_8_views_and_equivariant(small_model):
     rng = np.random.default_rng(3)
     image = rng.normal(size=(23, 30)).astype(np.float32)

@@ -95,13 +95,16 @@ def normalize(image: np.ndarray, normalization: dict[str, Any] | None = None) ->
         return out
     if method != "percentile":
         raise InputError(f"unknown normalisation method {method!r}")
-    flat = x.reshape(x.shape[0], -1).astype(np.float64, copy=False)
-    lo = np.percentile(flat, norm.get("low", 1.0), axis=1)
-    hi = np.percentile(flat, norm.get("high", 99.8), axis=1)
+    # percentiles (float64) of integer images straight from the integers: exact, and
+    # partitioning 1-2 byte values is ~5x faster than partitioning a float64 copy
+    src = raw if raw.dtype.kind in "iu" else x.astype(np.float64, copy=False)
+    flat = src.reshape(src.shape[0], -1)
+    lo, hi = np.percentile(flat, [norm.get("low", 1.0), norm.get("high", 99.8)], axis=1)
     scale = hi - lo
     # a constant channel (a range at the rounding level of its values): shift only
     rounding = 8 * np.finfo(x.dtype).eps * np.maximum(np.abs(lo), np.abs(hi))
     scale[(scale <= rounding) | (scale <= 0)] = 1.0
+    lo, scale = lo.astype(x.dtype), scale.astype(x.dtype)  # float32 arithmetic unless wide
     out = (x - lo[:, None, None]) / scale[:, None, None]
     return out.astype(np.float32, copy=False)
 
@@ -159,6 +162,27 @@ def class_to_label(class_index: np.ndarray) -> np.ndarray:
     k = np.asarray(class_index)
     dtype = np.uint8 if k.size == 0 or k.max() < 255 else np.uint16
     return (k + 1).astype(dtype)
+
+
+def labels_from_logits(logits: np.ndarray) -> np.ndarray:
+    """The label image argmax_k a_k(x) + 1 of (K, ...) logits (uint8, uint16 for K >= 255).
+
+    The same as ``class_to_label(logits.argmax(axis=0))`` (the first channel wins a tie)
+    without argmax's int64 index array: for two classes one comparison, ~30x faster on a
+    4096^2 image. A NaN logit never wins (argmax would pick it).
+    """
+    k = logits.shape[0]
+    labels = np.ones(logits.shape[1:], np.uint8 if k < 255 else np.uint16)
+    if k == 2:
+        labels += np.greater(logits[1], logits[0])
+        return labels
+    best = logits[0].copy() if k > 1 else None
+    for c in range(1, k):
+        better = logits[c] > best
+        labels[better] = c + 1
+        if c < k - 1:
+            np.maximum(best, logits[c], out=best)
+    return labels
 
 
 # ---------------------------------------------------------------------------- samples

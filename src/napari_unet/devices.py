@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import contextlib
-import copy
 from collections.abc import Callable, Iterator
 
 import torch
@@ -36,28 +35,6 @@ def resolve_device(device: str | torch.device | None = None) -> torch.device:
     if kind != "cpu" and kind not in available_devices():
         raise ValueError(f"device {name!r} is not available on this machine")
     return torch.device(name)
-
-
-def fold_batch_norm(model: nn.Module) -> nn.Module:
-    """An inference copy of ``model`` with each (conv, batch norm) pair folded into one conv.
-
-    In eval mode batch norm is an affine map per channel, which folds exactly into the
-    preceding convolution's weights and bias: one pass over the data instead of two
-    (measured +7 % fp32, +16 % bf16 on a 2-core CPU; logits equal to ~1e-5). Returns
-    ``model`` itself when it has no batch norm; the original is never modified.
-    """
-    from torch.nn.utils.fusion import fuse_conv_bn_eval
-
-    if not any(isinstance(m, nn.BatchNorm2d) for m in model.modules()):
-        return model
-    fused = copy.deepcopy(model).eval()
-    for seq in fused.modules():
-        if isinstance(seq, nn.Sequential):
-            for i in range(len(seq) - 1):
-                if isinstance(seq[i], nn.Conv2d) and isinstance(seq[i + 1], nn.BatchNorm2d):
-                    seq[i] = fuse_conv_bn_eval(seq[i], seq[i + 1])
-                    seq[i + 1] = nn.Identity()
-    return fused
 
 
 def training_memory_format(model: nn.Module, device: torch.device) -> torch.memory_format:

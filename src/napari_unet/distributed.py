@@ -26,7 +26,6 @@ own threads give the parallelism.
 
 from __future__ import annotations
 
-import copy
 import math
 import threading
 import uuid
@@ -228,11 +227,6 @@ def _labels_block(logits: np.ndarray, lut: np.ndarray) -> np.ndarray:
     return lut[logits.argmax(axis=0)]
 
 
-def _softmax_block(logits: np.ndarray) -> np.ndarray:
-    e = np.exp(logits - logits.max(axis=0, keepdims=True))
-    return (e / e.sum(axis=0, keepdims=True)).astype(np.float32, copy=False)
-
-
 def _client(client: Any = None) -> Any:
     """The given client, else the active default ``distributed.Client``, else None."""
     if client is not None:
@@ -252,9 +246,9 @@ def model_node(model: Any, client: Any = None) -> Any:
     ``client.scatter`` when a distributed client is active, else a single delayed key."""
     import dask
 
-    from .devices import fold_batch_norm
+    from .fusion import inference_copy
 
-    ship = fold_batch_norm(copy.deepcopy(model).cpu().eval())
+    ship = inference_copy(model).cpu()
     ship.requires_grad_(False)
     client = _client(client)
     if client is not None:
@@ -416,9 +410,11 @@ def predict_dask(
         dtype = np.uint16
     else:
         dtype = np.int64
+    from .tiling import softmax_numpy
+
     lut = values.astype(dtype)
     labels = logits.map_blocks(partial(_labels_block, lut=lut), drop_axis=0, dtype=dtype)
-    probabilities = logits.map_blocks(_softmax_block, dtype=np.float32)
+    probabilities = logits.map_blocks(softmax_numpy, dtype=np.float32)
     return DaskPrediction(logits, probabilities, labels)
 
 

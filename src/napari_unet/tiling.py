@@ -17,8 +17,9 @@ from dataclasses import dataclass
 import numpy as np
 import torch
 
-from .data import as_channels_first, class_to_label, normalize
-from .devices import fold_batch_norm, inference_context, resolve_device
+from .data import as_channels_first, labels_from_logits, normalize
+from .devices import inference_context, resolve_device
+from .fusion import inference_copy
 from .model import UNet
 
 
@@ -227,7 +228,7 @@ def predict_tiled(
             progress(done, total)
 
     norm = model.metadata.get("normalization")
-    net = fold_batch_norm(model)  # once per call: the model may be trained in between
+    net = inference_copy(model)  # once per call: the model may be trained in between
     for index in np.ndindex(*lead):
         plane = planes[index]
         plane = normalize(plane, norm) if normalize_input else plane.astype(np.float32)
@@ -252,7 +253,7 @@ def predict_tiled(
         if len(views) > 1:
             a /= len(views)
         sl = (slice(None), *index)
-        labels[index] = class_to_label(a.argmax(axis=0))
+        labels[index] = labels_from_logits(a)
         if logits is not None:
             logits[sl] = a
         if probs is not None:
@@ -279,9 +280,10 @@ def undo_dihedral(array: np.ndarray, turns: int, flip: bool) -> np.ndarray:
 
 
 def softmax_numpy(logits: np.ndarray) -> np.ndarray:
-    """p_k(x) of a (K, H, W) array, computed stably (subtract the per-pixel maximum)."""
-    e = np.exp(logits - logits.max(axis=0, keepdims=True))
-    return (e / e.sum(axis=0, keepdims=True)).astype(np.float32, copy=False)
+    """p_k(x) = exp(a_k(x)) / sum_k' exp(a_k'(x)) (paper, section 3) of a (K, ...) array
+    over its first axis, as float32: torch's stable multi-threaded softmax, ~3x numpy's."""
+    a = torch.from_numpy(np.ascontiguousarray(logits, dtype=np.float32))
+    return torch.softmax(a, dim=0).numpy()
 
 
 def predict_single_tile(model: UNet, plane: np.ndarray) -> np.ndarray:
