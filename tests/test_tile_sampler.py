@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import sys
+
 import numpy as np
 import pytest
 
@@ -99,3 +101,21 @@ def test_flips_can_be_switched_off_to_keep_the_orientation():
 
     assert all(grows_along_x(False))
     assert not all(grows_along_x(True))
+
+
+@pytest.mark.skipif(not sys.platform.startswith("linux"), reason="per-thread priority: Linux")
+def test_the_batch_producer_runs_at_the_lowest_priority_and_the_caller_does_not():
+    import os
+    import threading
+
+    from napari_unet.training import BatchPrefetcher
+
+    caller = os.getpriority(os.PRIO_PROCESS, threading.get_native_id())
+    prefetcher = BatchPrefetcher(_sampler(_blocks(60, 70), augment=True), batch_size=2)
+    try:
+        x, t, w = prefetcher.get()  # the producer has started and made a batch
+        assert x.shape[0] == t.shape[0] == w.shape[0] == 2
+        assert os.getpriority(os.PRIO_PROCESS, prefetcher.native_id) == 19
+    finally:
+        prefetcher.close()
+    assert os.getpriority(os.PRIO_PROCESS, threading.get_native_id()) == caller

@@ -33,14 +33,12 @@ def pixel_loss(
             f"expected logits (N, K, H, W) and target (N, H, W), got "
             f"{tuple(logits.shape)} and {tuple(target.shape)}"
         )
-    annotated = target != ignore_index
-    # log_softmax is computed stably as a - logsumexp(a)
-    log_p = F.log_softmax(logits.float(), dim=1)
-    safe_target = torch.where(annotated, target, torch.zeros_like(target)).long()
-    nll = -log_p.gather(1, safe_target.unsqueeze(1)).squeeze(1)
-    if weight is not None:
-        nll = nll * weight
-    return torch.where(annotated, nll, torch.zeros_like(nll))
+    # -log p_{l(x)}(x), with log p = a - logsumexp(a) computed stably, and 0 where
+    # l(x) = ignore_index: one fused op (log_softmax + NLL), forward and backward
+    nll = F.cross_entropy(
+        logits.float(), target.long(), ignore_index=ignore_index, reduction="none"
+    )
+    return nll if weight is None else nll * weight
 
 
 def energy(

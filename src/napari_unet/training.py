@@ -13,7 +13,9 @@ from __future__ import annotations
 import copy
 import json
 import math
+import os
 import queue
+import sys
 import threading
 import time
 from collections.abc import Iterator, Sequence
@@ -195,6 +197,23 @@ class TileSampler:
         return tuple(torch.from_numpy(np.stack(t)) for t in zip(*tiles, strict=True))  # type: ignore[return-value]
 
 
+def lower_thread_priority() -> None:
+    """Run the calling thread at the lowest priority (Linux, where priority is per thread).
+
+    On a CPU whose cores torch's threads already fill, a batch producer at normal priority
+    takes a core from the team in the middle of a parallel region and every other thread
+    waits for it at the region's end; at the lowest priority it runs in the gaps the
+    optimiser leaves (serial Python, waits) and on idle cores. Measured on a 2-core Xeon,
+    full augmentation, fp32: preset tiny 0.91 -> 0.99x the plain loop's steps/s, small 1.01
+    -> 1.05x. Elsewhere (macOS would renice the whole process) it does nothing.
+    """
+    if sys.platform.startswith("linux"):
+        try:
+            os.setpriority(os.PRIO_PROCESS, threading.get_native_id(), 19)
+        except OSError:
+            pass
+
+
 class BatchPrefetcher:
     """Prepares the next batches in a background thread while the optimiser steps.
 
@@ -215,6 +234,8 @@ class BatchPrefetcher:
         self._thread.start()
 
     def _run(self) -> None:
+        self.native_id = threading.get_native_id()
+        lower_thread_priority()
         try:
             while not self._stop.is_set():
                 item: object = self._sampler.batch(self._batch_size)
@@ -365,6 +386,7 @@ def train(
             return 1.0
         return 0.05 + 0.95 * 0.5 * (1 + math.cos(math.pi * progress_fraction(step)))
 
+    # the last weights with a finite loss, refreshed in place (no allocation) every 10 steps
     good_state, good_step = copy.deepcopy(model.state_dict()), 0
     losses: list[float] = []
     steps_done = 0
@@ -378,7 +400,8 @@ def train(
             x = x.to(device, non_blocking=True).contiguous(memory_format=memory_format)
             t, w = t.to(device, non_blocking=True), w.to(device, non_blocking=True)
             with torch.enable_grad():  # grad mode is thread-local: set it in the worker
-                model.train()
+                if not model.training:  # a live preview may have switched it to eval
+                    model.train()
                 with torch.autocast(device.type, dtype=amp_dtype, enabled=amp_dtype is not None):
                     logits = model(x)
                 loss = energy(logits, t, w)  # computed in fp32 whatever the precision
@@ -398,7 +421,10 @@ def train(
             steps_done = step
             losses.append(float(loss.detach()))
             if step % 10 == 0:
-                good_state, good_step = copy.deepcopy(model.state_dict()), step
+                with torch.no_grad():
+                    for key, value in model.state_dict().items():
+                        good_state[key].copy_(value)
+                good_step = step
             elapsed = time.perf_counter() - start
             out_of_time = config.max_seconds is not None and elapsed >= config.max_seconds
             yield Progress(
