@@ -72,11 +72,11 @@ def _load(config: dict[str, Any]) -> tuple[Any, np.ndarray]:
 
 
 def _postprocess(logits: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
-    """The same outputs predict_tiled returns: p_k(x) and the label image."""
-    from napari_unet.data import class_to_label
+    """The same outputs predict_tiled returns, by the same functions: p_k(x), labels."""
+    from napari_unet.data import labels_from_logits
     from napari_unet.tiling import softmax_numpy
 
-    return softmax_numpy(logits), class_to_label(logits.argmax(axis=0))
+    return softmax_numpy(logits), labels_from_logits(logits)
 
 
 def _normalized_plane(model: Any, image: np.ndarray) -> np.ndarray:

@@ -17,6 +17,7 @@ from dataclasses import dataclass
 import numpy as np
 import torch
 
+from .allocator import keep_freed_memory
 from .data import as_channels_first, labels_from_logits, normalize
 from .devices import inference_context, resolve_device
 from .fusion import inference_copy
@@ -162,12 +163,13 @@ def predict_plane_logits(
                 tile_done()
         pending.clear()
 
-    for tile in iter_tiles(plane, tile_in, tile_out, halo, step):
-        pending.append(tile)
-        if len(pending) >= batch_size:
+    with keep_freed_memory():  # no page faults for each tile's feature maps (allocator.py)
+        for tile in iter_tiles(plane, tile_in, tile_out, halo, step):
+            pending.append(tile)
+            if len(pending) >= batch_size:
+                flush()
+        if pending:
             flush()
-    if pending:
-        flush()
     return out
 
 

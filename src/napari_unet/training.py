@@ -10,6 +10,7 @@ and usable whenever the loop ends.
 
 from __future__ import annotations
 
+import contextlib
 import copy
 import json
 import math
@@ -25,6 +26,7 @@ from typing import Any
 import numpy as np
 import torch
 
+from .allocator import keep_freed_memory
 from .augment import (
     flip_rotate,
     intensity_jitter,
@@ -392,7 +394,9 @@ def train(
     steps_done = 0
     batches = BatchPrefetcher(sampler, config.batch_size, pin=device.type == "cuda")
     scaler = torch.amp.GradScaler("cuda", enabled=amp_dtype is torch.float16)
+    memory = contextlib.ExitStack()
     try:
+        memory.enter_context(keep_freed_memory())  # activations without page faults
         for step in range(1, config.steps + 1):
             for group in opt.param_groups:
                 group["lr"] = config.learning_rate * lr_factor(step - 1)
@@ -437,6 +441,7 @@ def train(
             if out_of_time:
                 break
     finally:
+        memory.close()
         batches.close()
         model.eval()
         _record_training(model, config, samples, steps_done, losses, description, precision)
