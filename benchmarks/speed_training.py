@@ -20,8 +20,9 @@ batch prefetcher. Rows:
 - ``ours, precision auto``: exactly ``train()``'s defaults (what the widget runs): bf16
   mixed precision where the CPU has AVX-512 BF16 / AMX, else fp32.
 
-Configurations are run in interleaved rounds (A B C ... A B C) and the median rate is kept,
-so a change of load during the run hits all of them alike. The first steps of each run
+Configurations are run in interleaved rounds (A B C ... A B C), each run in a fresh
+process, and the median rate is kept, so a change of load during the run hits all of them
+alike and no run inherits another's allocator or thread state. The first steps of each run
 (oneDNN kernel selection, the prefetcher filling its queue) are not timed.
 
 Writes the section between ``<!-- speed:training start/end -->`` of docs/benchmarks.md.
@@ -41,6 +42,8 @@ import numpy as np
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 import _speedlib as sl  # noqa: E402
+
+SCRIPT = Path(__file__).resolve()
 
 CONFIGS = {
     "plain": "plain eager loop (NCHW, pre-sampled tiles)",
@@ -138,6 +141,20 @@ def sampler_rate(sample: Any, model: Any, tile: int, batch: int, n: int) -> floa
     return n / (time.perf_counter() - t0)
 
 
+def worker_rate(config: dict[str, Any]) -> dict[str, Any]:
+    """Steps per second of one configuration, in a fresh process: allocator and thread
+    state left behind by one loop cannot speed up or slow down the next."""
+    name, preset = config["config"], config["preset"]
+    sample = sl.isbi_training_sample(config["image"], instances=name == "ours-wmap")
+    tile, batch, total = config["tile"], config["batch"], config["total"]
+    if name.startswith("plain"):
+        loop = plain_loop(preset, sample, tile, batch, total, name == "plain-cl")
+    else:
+        precision = "auto" if name == "ours-auto" else "fp32"
+        loop = ours_loop(preset, sample, tile, batch, total, name != "ours-noaug", precision)
+    return {"steps_per_s": rate(loop, config["warmup"])}
+
+
 def main(argv: list[str] | None = None) -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     parser.add_argument("--quick", action="store_true", help="smoke test: small, 1 thread")
@@ -166,7 +183,7 @@ def main(argv: list[str] | None = None) -> None:
     print(sl.machine_line(info), flush=True)
     plain_sample = sl.isbi_training_sample(args.image)
     t0 = time.perf_counter()
-    wmap_sample = sl.isbi_training_sample(args.image, instances=True)
+    sl.isbi_training_sample(args.image, instances=True)  # timed: the weight map's cost
     prep_wmap = time.perf_counter() - t0
     results: dict[str, Any] = {
         "machine": info,
@@ -183,16 +200,24 @@ def main(argv: list[str] | None = None) -> None:
         rates: dict[str, list[float]] = {name: [] for name in CONFIGS}
         for _ in range(rounds):
             for name in CONFIGS:
-                if name.startswith("plain"):
-                    loop = plain_loop(
-                        preset, plain_sample, tile, args.batch, total, name == "plain-cl"
-                    )
-                else:
-                    sample = wmap_sample if name == "ours-wmap" else plain_sample
-                    precision = "auto" if name == "ours-auto" else "fp32"
-                    augment = name != "ours-noaug"
-                    loop = ours_loop(preset, sample, tile, args.batch, total, augment, precision)
-                rates[name].append(rate(loop, warmup))
+                res = sl.run_worker(
+                    SCRIPT,
+                    {
+                        "kind": "rate",
+                        "preset": preset,
+                        "config": name,
+                        "image": args.image,
+                        "tile": tile,
+                        "batch": args.batch,
+                        "total": total,
+                        "warmup": warmup,
+                        "threads": threads,
+                    },
+                    threads,
+                )
+                if "error" in res:
+                    raise SystemExit(f"{preset} {name} failed: {res['error']}")
+                rates[name].append(res["steps_per_s"])
                 print(f"{preset} {name}: {rates[name][-1]:.3f} steps/s", flush=True)
         results["presets"][preset] = {
             "steps_per_s": {k: statistics.median(v) for k, v in rates.items()},
@@ -216,8 +241,9 @@ def report(results: dict[str, Any]) -> str:
         "",
         f"ISBI 2012 slice, Adam lr 1e-3, batch {results['batch']}, output tile "
         f"{results['tile']}, median of {results['rounds']} interleaved round(s) of "
-        f"{results['steps']} timed steps. Preparing the sample with its weight map took "
-        f"{results['prepare_with_weight_map_s']:.2f} s (once, before training).",
+        f"{results['steps']} timed steps, each run in a fresh process. Preparing the "
+        f"sample with its weight map took {results['prepare_with_weight_map_s']:.2f} s "
+        "(once, before training).",
         "",
     ]
     rows = []
@@ -253,4 +279,5 @@ def report(results: dict[str, Any]) -> str:
 
 
 if __name__ == "__main__":
-    main()
+    if not sl.worker_main({"rate": worker_rate}):
+        main()
