@@ -12,7 +12,20 @@ import torch
 from napari_unet import allocator
 from napari_unet.allocator import keep_freed_memory
 
-pytestmark = pytest.mark.skipif(not allocator.available(), reason="needs Linux with glibc")
+
+def _huge_pages_always() -> bool:
+    try:
+        with open("/sys/kernel/mm/transparent_hugepage/enabled") as f:
+            return "[always]" in f.read()
+    except OSError:
+        return False
+
+
+pytestmark = [
+    pytest.mark.skipif(not allocator.available(), reason="needs Linux with glibc"),
+    # with transparent huge pages always on, a fresh map takes few (2 MiB) page faults
+    pytest.mark.skipif(_huge_pages_always(), reason="page faults are counted in 4 KiB pages"),
+]
 
 PAGES = 64 * 2**20 // resource.getpagesize()  # one 64 MiB feature map: above glibc's
 # largest dynamic mmap threshold (32 MiB), like the top level of a base-32 tile
@@ -76,3 +89,15 @@ def test_the_tile_loop_runs_inside_it(monkeypatch):
     monkeypatch.setattr(tiling, "keep_freed_memory", spy)
     predict_tiled(UNet(depth=1, base_channels=2), np.zeros((40, 40), np.float32), tile_size=20)
     assert calls
+
+
+def test_a_child_forked_inside_a_block_starts_with_none_active():
+    import os
+
+    with keep_freed_memory():
+        pid = os.fork()
+        if pid == 0:  # the child: report and leave at once
+            os._exit(0 if allocator._active == 0 else 1)
+        _, status = os.waitpid(pid, 0)
+        assert allocator._active == 1
+    assert os.waitstatus_to_exitcode(status) == 0

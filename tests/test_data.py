@@ -105,3 +105,17 @@ def test_labels_from_logits_is_argmax_plus_one_first_channel_winning_ties(k):
     if k > 1:
         tie = np.zeros((k, 2, 2), np.float32)  # all equal: channel 0, label 1
         np.testing.assert_array_equal(labels_from_logits(tie), 1)
+
+
+@pytest.mark.parametrize("dtype", [np.int8, np.int16, np.int32, np.int64, np.uint16, np.uint32])
+def test_percentile_normalisation_of_far_apart_integer_values_matches_float64(dtype):
+    # two levels at the ends of the type's range: interpolating percentiles in a signed
+    # integer dtype would wrap around
+    info = np.iinfo(dtype)
+    hi, lo = min(int(info.max), 30000), max(int(info.min), -30000) if info.min < 0 else 0
+    img = np.full((1, 3, 17), hi, dtype)
+    img[0, 0, 0] = lo  # the 1st percentile interpolates between lo and hi
+    x = img.astype(np.float64)
+    p_lo, p_hi = np.percentile(x, [1, 99.8])
+    expected = (x - p_lo) / (p_hi - p_lo) if p_hi > p_lo else x - p_lo
+    np.testing.assert_allclose(normalize(img), expected, rtol=1e-6, atol=1e-6)

@@ -5,6 +5,7 @@ import torch
 import torch.nn.functional as F
 
 from napari_unet import energy, pixel_loss, pixel_softmax
+from napari_unet.data import IGNORE_INDEX
 
 
 def test_softmax_hand_worked_2x2():
@@ -71,3 +72,11 @@ def test_pixel_loss_map_and_no_annotations():
 def test_energy_shape_errors():
     with pytest.raises(ValueError):
         energy(torch.zeros(2, 3, 3), torch.zeros(2, 3, dtype=torch.long))
+
+
+def test_weights_on_unannotated_pixels_are_ignored_even_if_not_finite():
+    logits = torch.zeros(1, 2, 1, 2)
+    target = torch.tensor([[[1, IGNORE_INDEX]]])
+    weight = torch.tensor([[[2.0, float("inf")]]])
+    loss = pixel_loss(logits, target, weight)
+    torch.testing.assert_close(loss, torch.tensor([[[2 * math.log(2), 0.0]]]))

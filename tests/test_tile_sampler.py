@@ -111,6 +111,8 @@ def test_the_batch_producer_runs_at_the_lowest_priority_and_the_caller_does_not(
     from napari_unet.training import BatchPrefetcher
 
     caller = os.getpriority(os.PRIO_PROCESS, threading.get_native_id())
+    if caller >= 19:
+        pytest.skip("the tests already run at the lowest priority: nothing to observe")
     prefetcher = BatchPrefetcher(_sampler(_blocks(60, 70), augment=True), batch_size=2)
     try:
         x, t, w = prefetcher.get()  # the producer has started and made a batch

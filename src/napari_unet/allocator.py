@@ -12,6 +12,10 @@ and freed memory stays there for the next tile. A 2048^2 prediction with base 32
 above 32 MiB) and the free heap is handed back to the system (``malloc_trim``), so the
 process does not keep the memory after the work. This is what jemalloc or tcmalloc give
 PyTorch on Linux; with other C libraries and systems the context does nothing.
+
+A limit: threads other than the main one allocate from glibc's secondary arenas, whose
+heaps hold at most 64 MiB per block, so there a block above 64 MiB (the top level of a
+base-32 tile with a batch of 2 tiles) is still mapped fresh; smaller ones are kept.
 """
 
 from __future__ import annotations
@@ -20,6 +24,8 @@ import contextlib
 import ctypes
 import ctypes.util
 import functools
+import os
+import platform
 import sys
 import threading
 from collections.abc import Iterator
@@ -37,18 +43,26 @@ _active = 0
 
 @functools.cache
 def _glibc() -> ctypes.CDLL | None:
-    if not sys.platform.startswith("linux"):
+    # musl and other C libraries have no malloc_trim, or a mallopt that does nothing
+    if not sys.platform.startswith("linux") or platform.libc_ver()[0] != "glibc":
         return None
     try:
         libc = ctypes.CDLL(ctypes.util.find_library("c") or "libc.so.6")
         libc.mallopt.argtypes = [ctypes.c_int, ctypes.c_int]
         libc.malloc_trim.argtypes = [ctypes.c_size_t]
-        # musl and others have no mallopt/malloc_trim, or a mallopt that does nothing
-        if libc.mallopt(_M_MMAP_THRESHOLD, _MMAP_AFTER) != 1:
-            return None
         return libc
     except (OSError, AttributeError):
         return None
+
+
+def _reset_after_fork() -> None:
+    """A child forked while a block was active starts with none active (and a new lock)."""
+    global _active, _lock
+    _active, _lock = 0, threading.Lock()
+
+
+if hasattr(os, "register_at_fork"):
+    os.register_at_fork(after_in_child=_reset_after_fork)
 
 
 def available() -> bool:

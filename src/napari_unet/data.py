@@ -95,9 +95,10 @@ def normalize(image: np.ndarray, normalization: dict[str, Any] | None = None) ->
         return out
     if method != "percentile":
         raise InputError(f"unknown normalisation method {method!r}")
-    # percentiles (float64) of integer images straight from the integers: exact, and
-    # partitioning 1-2 byte values is ~5x faster than partitioning a float64 copy
-    src = raw if raw.dtype.kind in "iu" else x.astype(np.float64, copy=False)
+    # percentiles (float64) of unsigned images straight from the integers: exact, and
+    # partitioning 1-2 byte values is ~5x faster than partitioning a float64 copy (not
+    # signed ones: numpy interpolates with b - a in the input dtype, which can wrap)
+    src = raw if raw.dtype.kind == "u" else x.astype(np.float64, copy=False)
     flat = src.reshape(src.shape[0], -1)
     lo, hi = np.percentile(flat, [norm.get("low", 1.0), norm.get("high", 99.8)], axis=1)
     scale = hi - lo
@@ -167,9 +168,9 @@ def class_to_label(class_index: np.ndarray) -> np.ndarray:
 def labels_from_logits(logits: np.ndarray) -> np.ndarray:
     """The label image argmax_k a_k(x) + 1 of (K, ...) logits (uint8, uint16 for K >= 255).
 
-    The same as ``class_to_label(logits.argmax(axis=0))`` (the first channel wins a tie)
-    without argmax's int64 index array: for two classes one comparison, ~30x faster on a
-    4096^2 image. A NaN logit never wins (argmax would pick it).
+    For finite logits the same as ``class_to_label(logits.argmax(axis=0))`` (the first
+    channel wins a tie) without argmax's int64 index array: for two classes one
+    comparison, ~30x faster on a 4096^2 image. (NaN logits are not ordered as by argmax.)
     """
     k = logits.shape[0]
     labels = np.ones(logits.shape[1:], np.uint8 if k < 255 else np.uint16)

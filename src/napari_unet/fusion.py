@@ -52,11 +52,13 @@ class ConvReLU(nn.Conv2d):
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         if (
             x.device.type == "cpu"
+            and x.dim() == 4
             and x.dtype == torch.float32
             and self.weight.dtype == torch.float32
             and self.padding_mode == "zeros"
+            and not isinstance(self.padding, str)
             and not torch.is_grad_enabled()
-            and not torch.is_autocast_enabled("cpu")
+            and not _cpu_autocast_enabled()
             and fused_conv_relu_available()
         ):
             return torch.ops.mkldnn._convolution_pointwise(
@@ -74,20 +76,29 @@ class ConvReLU(nn.Conv2d):
         return F.relu(super().forward(x))
 
 
+def _cpu_autocast_enabled() -> bool:
+    try:
+        return torch.is_autocast_enabled("cpu")
+    except TypeError:  # torch < 2.4 has no device argument
+        return torch.is_autocast_cpu_enabled()
+
+
 @functools.cache
 def fused_conv_relu_available() -> bool:
     """Whether this torch build has oneDNN's fused conv + ReLU and it matches eager (once)."""
     try:
         if not torch.backends.mkldnn.is_available():
             return False
-        gen = torch.Generator().manual_seed(0)
-        x = torch.randn(1, 3, 9, 9, generator=gen)
-        conv = nn.Conv2d(3, 4, 3)
+        gen = torch.Generator().manual_seed(0)  # not the global RNG: no side effect
+        x, weight, bias = (
+            torch.randn(*s, generator=gen) for s in ((1, 3, 9, 9), (4, 3, 3, 3), (4,))
+        )
         with torch.no_grad():
             fused = torch.ops.mkldnn._convolution_pointwise(
-                x, conv.weight, conv.bias, (0, 0), (1, 1), (1, 1), 1, "relu", [None], ""
+                x, weight, bias, (0, 0), (1, 1), (1, 1), 1, "relu", [None], ""
             )
-            return bool(torch.allclose(fused, F.relu(conv(x)), rtol=1e-4, atol=1e-5))
+            eager = F.relu(F.conv2d(x, weight, bias))
+            return bool(torch.allclose(fused, eager, rtol=1e-4, atol=1e-5))
     except Exception:  # the op is internal to torch: any failure means "not here"
         return False
 

@@ -38,7 +38,10 @@ def pixel_loss(
     nll = F.cross_entropy(
         logits.float(), target.long(), ignore_index=ignore_index, reduction="none"
     )
-    return nll if weight is None else nll * weight
+    if weight is None:
+        return nll
+    # zero where not annotated whatever the weight there (0 * inf would be NaN)
+    return torch.where(target != ignore_index, nll * weight, torch.zeros_like(nll))
 
 
 def energy(
