@@ -177,7 +177,7 @@ def labels_from_logits(logits: np.ndarray) -> np.ndarray:
     if k == 2:
         labels += np.greater(logits[1], logits[0])
         return labels
-    best = logits[0].copy() if k > 1 else None
+    best = logits[0].copy()
     for c in range(1, k):
         better = logits[c] > best
         labels[better] = c + 1

@@ -31,18 +31,21 @@ def fold_batch_norm(model: nn.Module) -> nn.Module:
 
     Returns ``model`` itself when it has no batch norm; the original is never modified.
     """
-    from torch.nn.utils.fusion import fuse_conv_bn_eval
-
     if not any(isinstance(m, nn.BatchNorm2d) for m in model.modules()):
         return model
-    fused = copy.deepcopy(model).eval()
-    for seq in fused.modules():
+    return _fold_batch_norm_in_place(copy.deepcopy(model).eval())
+
+
+def _fold_batch_norm_in_place(model: nn.Module) -> nn.Module:
+    from torch.nn.utils.fusion import fuse_conv_bn_eval
+
+    for seq in model.modules():
         if isinstance(seq, nn.Sequential):
             for i in range(len(seq) - 1):
                 if isinstance(seq[i], nn.Conv2d) and isinstance(seq[i + 1], nn.BatchNorm2d):
                     seq[i] = fuse_conv_bn_eval(seq[i], seq[i + 1])
                     seq[i + 1] = nn.Identity()
-    return fused
+    return model
 
 
 class ConvReLU(nn.Conv2d):
@@ -139,6 +142,4 @@ def fuse_conv_relu(model: nn.Module) -> nn.Module:
 def inference_copy(model: nn.Module) -> nn.Module:
     """A copy of ``model`` for prediction: batch norm folded, conv + ReLU fused; the same
     function as ``model.eval()`` to float rounding. ``model`` is never modified."""
-    folded = fold_batch_norm(model)
-    net = copy.deepcopy(folded) if folded is model else folded
-    return fuse_conv_relu(net.eval())
+    return fuse_conv_relu(_fold_batch_norm_in_place(copy.deepcopy(model).eval()))

@@ -163,13 +163,12 @@ def predict_plane_logits(
                 tile_done()
         pending.clear()
 
-    with keep_freed_memory():  # no page faults for each tile's feature maps (allocator.py)
-        for tile in iter_tiles(plane, tile_in, tile_out, halo, step):
-            pending.append(tile)
-            if len(pending) >= batch_size:
-                flush()
-        if pending:
+    for tile in iter_tiles(plane, tile_in, tile_out, halo, step):
+        pending.append(tile)
+        if len(pending) >= batch_size:
             flush()
+    if pending:
+        flush()
     return out
 
 
@@ -235,22 +234,25 @@ def predict_tiled(
         plane = planes[index]
         plane = normalize(plane, norm) if normalize_input else plane.astype(np.float32)
         a: np.ndarray | None = None  # the sum over views, without a copy for one view
-        for turns, flip in views:
-            view = np.ascontiguousarray(dihedral(plane, turns, flip))
-            a_view = predict_plane_logits(
-                net,
-                view,
-                tile_size=tile_size,
-                batch_size=batch_size,
-                device=device,
-                precision=precision,
-                tile_done=tile_done,
-            )
-            a_view = undo_dihedral(a_view, turns, flip)
-            if a is None:
-                a = a_view
-            else:
-                a += a_view
+        # the tiles of every view in one block: freed feature maps are reused, not
+        # re-faulted (allocator.py); the whole-plane steps below run outside it
+        with keep_freed_memory():
+            for turns, flip in views:
+                view = np.ascontiguousarray(dihedral(plane, turns, flip))
+                a_view = predict_plane_logits(
+                    net,
+                    view,
+                    tile_size=tile_size,
+                    batch_size=batch_size,
+                    device=device,
+                    precision=precision,
+                    tile_done=tile_done,
+                )
+                a_view = undo_dihedral(a_view, turns, flip)
+                if a is None:
+                    a = a_view
+                else:
+                    a += a_view
         assert a is not None
         if len(views) > 1:
             a /= len(views)
