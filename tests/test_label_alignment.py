@@ -1,0 +1,81 @@
+"""Sub-pixel registration of annotations to their image (label_alignment.py)."""
+
+import numpy as np
+import pytest
+
+from napari_unet.label_alignment import align_image, estimate_label_offset
+
+CENTRES = [(20.3, 30.1), (45.7, 70.2), (80.0, 25.5), (64.4, 50.9), (30.2, 90.6)]
+
+
+def _blobs(shape=(112, 120), offset=(0.0, 0.0), radius=6.0):
+    """Image of soft bright disks at CENTRES; mask of the same disks drawn at centre + offset."""
+    yy, xx = np.mgrid[: shape[0], : shape[1]].astype(np.float64)
+    image = np.zeros(shape)
+    mask = np.zeros(shape, bool)
+    for cy, cx in CENTRES:
+        r_image = np.hypot(yy - cy, xx - cx)
+        image += 1.0 / (1.0 + np.exp(2.0 * (r_image - radius)))
+        mask |= np.hypot(yy - cy - offset[0], xx - cx - offset[1]) < radius
+    return image, mask
+
+
+@pytest.mark.parametrize("offset", [(0.0, 0.0), (0.5, -0.25), (-0.75, 0.375)])
+def test_recovers_a_known_offset(offset):
+    pairs = [_blobs(offset=offset), _blobs(shape=(100, 130), offset=offset)]
+    found = estimate_label_offset([p[0] for p in pairs], [p[1] for p in pairs])
+    # a binary mask of a disk locates its centre to about a tenth of a pixel
+    assert found == pytest.approx(offset, abs=0.13)
+
+
+def test_polarity_does_not_matter():
+    image, mask = _blobs(offset=(-0.5, 0.5))
+    found = estimate_label_offset([-image + 3.0], [mask])  # dark objects on bright
+    assert found == pytest.approx((-0.5, 0.5), abs=0.13)
+
+
+def test_align_image_moves_structures_by_the_offset():
+    image, _ = _blobs()
+    moved = align_image(image, (0.5, -0.25))
+    # intensity-weighted centre of the first blob, before and after
+    window = (slice(8, 33), slice(18, 43))
+    yy, xx = np.mgrid[window]
+
+    def centre(img):
+        w = img[window]
+        return (w * yy).sum() / w.sum(), (w * xx).sum() / w.sum()
+
+    (y0, x0), (y1, x1) = centre(image), centre(moved)
+    assert (y1 - y0, x1 - x0) == pytest.approx((0.5, -0.25), abs=0.02)
+    assert moved.dtype == np.float32
+    assert moved.shape == image.shape
+
+
+def test_aligned_training_data_agrees_with_the_annotations():
+    """After align_image, the annotations sit on the image: the estimated offset is ~0."""
+    image, mask = _blobs(offset=(0.5, 0.375))
+    offset = estimate_label_offset([image], [mask])
+    residual = estimate_label_offset([align_image(image, offset)], [mask])
+    assert residual == pytest.approx((0.0, 0.0), abs=0.13)
+
+
+def test_channels_shift_alike():
+    image, _ = _blobs()
+    stacked = np.stack([image, 2 * image])
+    moved = align_image(stacked, (0.25, 0.5))
+    np.testing.assert_allclose(moved[1], 2 * moved[0], rtol=1e-5, atol=1e-5)
+    np.testing.assert_allclose(moved[0], align_image(image, (0.25, 0.5)), atol=1e-6)
+
+
+@pytest.mark.parametrize(
+    "images, masks, message",
+    [
+        ([], [], "at least one image"),
+        ([np.zeros((8, 8))], [np.zeros((8, 9), bool)], "mask of its shape"),
+        ([np.full((8, 8), np.nan)], [np.zeros((8, 8), bool)], "NaN"),
+        ([np.zeros((2, 8, 8))], [np.zeros((2, 8, 8), bool)], "2-D"),
+    ],
+)
+def test_bad_input_is_refused(images, masks, message):
+    with pytest.raises(ValueError, match=message):
+        estimate_label_offset(images, masks)
