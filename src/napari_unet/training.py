@@ -34,6 +34,7 @@ from .augment import (
     random_displacement_field,
     sample_bicubic,
 )
+from .batch_norm_statistics import batch_norm_layers, recompute_batch_norm_statistics
 from .data import IGNORE_INDEX, InputError, TrainingSample, check_classes
 from .devices import (
     PRECISIONS,
@@ -81,6 +82,12 @@ class TrainConfig:
     #: (1.4-1.8x faster steps on such a CPU), else fp32. With "auto" a seed gives the same
     #: weights only on machines that resolve it the same way; pin fp32 to rebuild a model
     precision: str = "auto"
+    #: after the last step, replace the batch-norm running statistics by their average
+    #: over un-augmented training tiles with the final weights ("precise BN",
+    #: batch_norm_statistics.py); skipped when training is cancelled or diverges. Off by
+    #: default: it helped dense ISBI labels and hurt sparse brightfield strokes
+    #: (docs/accuracy.md)
+    recompute_batch_norm: bool = False
 
     def validate(self) -> None:
         if self.steps < 1:
@@ -446,11 +453,38 @@ def train(
             )
             if out_of_time:
                 break
+        if config.recompute_batch_norm and steps_done:
+            _recompute_batch_norm(model, samples, tile_in, tile_out, config, device, memory_format)
     finally:
         memory.close()
         batches.close()
         model.eval()
         _record_training(model, config, samples, steps_done, losses, description, precision)
+
+
+BATCH_NORM_TILES = 32  # un-augmented tiles for the batch-norm statistics after training
+
+
+def _recompute_batch_norm(
+    model: UNet,
+    samples: Sequence[TrainingSample],
+    tile_in: int,
+    tile_out: int,
+    config: TrainConfig,
+    device: torch.device,
+    memory_format: torch.memory_format,
+) -> None:
+    """Precise BN over tiles drawn like the training tiles, without augmentation, in fp32."""
+    if not batch_norm_layers(model):
+        return
+    rng = np.random.default_rng([config.seed, 1])  # not the training stream
+    sampler = TileSampler(samples, tile_in, tile_out, rng, augment=False)
+    n_batches = max(1, BATCH_NORM_TILES // config.batch_size)
+    batches = (
+        sampler.batch(config.batch_size)[0].to(device).contiguous(memory_format=memory_format)
+        for _ in range(n_batches)
+    )
+    recompute_batch_norm_statistics(model, batches)
 
 
 def _record_training(
