@@ -97,12 +97,15 @@ def scores(prob_nucleus: list[np.ndarray], gts: list[np.ndarray]) -> dict[str, f
     return {"iou_nucleus": inter / max(union, 1), "object_f1": 2 * tp / max(2 * tp + fp + fn, 1)}
 
 
-def train_unet(model, sample, seconds: float, lr: float, seed: int) -> int:
+def train_unet(
+    model, sample, seconds: float, lr: float, seed: int, recompute_batch_norm: bool = False
+) -> int:
     """Train until the wall-clock budget is used; cosine schedule sized from measured speed."""
     from napari_unet import TrainConfig, train
 
     deadline = time.perf_counter() + seconds
-    base = dict(batch_size=4, tile_size=128, seed=seed, learning_rate=lr, device="cpu")
+    base = dict(batch_size=4, tile_size=128, seed=seed, learning_rate=lr, device="cpu",
+                recompute_batch_norm=recompute_batch_norm)  # fmt: skip
     steps = 0
     rate = 1.0
     for p in train(model, [sample], TrainConfig(steps=5, schedule="constant", **base)):
@@ -128,6 +131,11 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--fraction", type=float, default=0.01)
     ap.add_argument("--seed", type=int, default=0)
     ap.add_argument("--threads", type=int, default=1)
+    ap.add_argument(
+        "--recompute-batch-norm",
+        action="store_true",
+        help="batch-norm statistics over un-augmented tiles after training (precise BN)",
+    )
     ap.add_argument("--json", type=Path, default=None)
     args = ap.parse_args(argv)
     torch.set_num_threads(args.threads)
@@ -197,7 +205,7 @@ def main(argv: list[str] | None = None) -> int:
         sample = prepare_sample(train_img, strokes, mode="scribbles",
                                 normalization=model.metadata.get("normalization"))  # fmt: skip
         t0 = time.perf_counter()
-        steps = train_unet(model, sample, args.seconds, lr, args.seed)
+        steps = train_unet(model, sample, args.seconds, lr, args.seed, args.recompute_batch_norm)
         record(name, unet_probs(model), time.perf_counter() - t0, steps=steps)
 
     # random forest pixel classifier on multiscale filter features

@@ -112,6 +112,12 @@ def add_parser(sub: argparse._SubParsersAction) -> None:
         "dependent convention, e.g. borders drawn consistently off-centre)",
     )
     p.add_argument(
+        "--recompute-batch-norm",
+        action="store_true",
+        help="after the last step, recompute the batch-norm statistics over un-augmented "
+        "training tiles ('precise BN'; helped dense EM labels, hurt sparse strokes)",
+    )
+    p.add_argument(
         "--class-names", nargs="+", metavar="NAME", help="names of the classes, in order"
     )
     p.add_argument(
@@ -163,6 +169,7 @@ def cmd_train(args: argparse.Namespace) -> int:
         augment=not args.no_augment,
         elastic=not args.no_elastic,
         flips=not args.no_flips,
+        recompute_batch_norm=args.recompute_batch_norm,
         seed=args.seed,
         device=args.device,
         precision=args.precision,
@@ -180,6 +187,8 @@ def cmd_train(args: argparse.Namespace) -> int:
     model = _build_model(args, raw, n_classes)
     _record_classes(model, label_values, args.class_names)
     samples = _samples(model, raw, mode, args)
+    if args.mode != "scribbles":
+        _report_label_offset(raw, args)
     n_px = sum(s.n_annotated for s in samples)
     status(
         f"training a {model.depth}-level U-Net ({model.base_channels} channels at the top, "
@@ -188,6 +197,44 @@ def cmd_train(args: argparse.Namespace) -> int:
         args,
     )
     return _run_training(model, samples, config, out, args)
+
+
+def _report_label_offset(raw: list[Pair], args: argparse.Namespace) -> None:
+    """Say so when dense annotations sit a fraction of a pixel off their image's structures
+    (label_alignment.py): a network trained with flips cannot follow a fixed offset."""
+    import numpy as np
+
+    from ..label_alignment import estimate_label_offset
+
+    images, masks = [], []
+    for _, image, lab in raw:
+        if np.ndim(lab) != 2 or len(images) == 8:
+            continue  # 2-D planes only; a few of them are enough
+        grey = np.asarray(image, np.float64)
+        if grey.ndim == 3:
+            axis = args.channel_axis if args.channel_axis is not None else -1
+            grey = grey.mean(axis=axis)
+        if grey.shape != np.shape(lab):
+            continue
+        y0, x0 = (max((n - 512) // 2, 0) for n in grey.shape)
+        crop = (slice(y0, y0 + 512), slice(x0, x0 + 512))
+        # dense labels are mapped to 1..K by now: class 1 (the lowest value) is background
+        foreground = np.asarray(lab)[crop] > (1 if args.mode == "dense" else 0)
+        if foreground.any() and not foreground.all():
+            images.append(grey[crop])
+            masks.append(foreground)
+    try:
+        dy, dx = estimate_label_offset(images, masks)
+    except ValueError:
+        return  # flat images or no usable plane: nothing to say
+    if max(abs(dy), abs(dx)) >= 0.25:
+        status(
+            f"note: the annotations sit {dy:+.2f} px (y) and {dx:+.2f} px (x) off the "
+            f"structures in the images (measured on {len(images)} plane(s)). A network "
+            "trained with flips cannot follow a fixed offset; if the labels were made on "
+            "another grid, see napari_unet.label_alignment and docs/accuracy.md",
+            args,
+        )
 
 
 def _read_pairs(pairs: list[tuple[Path, Path]], channel_axis: int | None) -> list[Pair]:
