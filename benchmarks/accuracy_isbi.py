@@ -134,7 +134,12 @@ def evaluate(model, train_set: list, test_set: list, tta: bool) -> dict:
 
 
 def run_variant(
-    name: str, train_set: list, test_set: list, seconds: float, args: argparse.Namespace
+    name: str,
+    train_set: list,
+    test_set: list,
+    seconds: float,
+    args: argparse.Namespace,
+    offset: tuple | None = None,
 ) -> dict:
     from napari_unet import TrainConfig, UNet, prepare_sample, train
     from napari_unet.metrics import connected_components
@@ -172,6 +177,8 @@ def run_variant(
     if args.save_model:
         from napari_unet import save_model
 
+        # the images it must be evaluated on: moved by this offset (--align-labels)
+        model.metadata["label_offset"] = list(offset) if offset else None
         save_model(args.save_model.with_name(f"{args.save_model.stem}-{name}.pt"), model)
     result = evaluate(model, train_set, test_set, tta=False)
     if args.tta:
@@ -256,10 +263,20 @@ def main(argv: list[str] | None = None) -> int:
         from napari_unet import load_model
 
         model = load_model(args.evaluate)
+        trained_aligned = model.metadata.get("label_offset") is not None
+        if trained_aligned != args.align_labels:
+            print(
+                f"{args.evaluate.name} was trained on images "
+                + ("aligned to the labels: add" if trained_aligned else "as read: drop")
+                + " --align-labels",
+                file=sys.stderr,
+            )
+            return 2
         scored: dict = {"command": "python benchmarks/accuracy_isbi.py "
                         + " ".join(argv or sys.argv[1:]),
                         "date": time.strftime("%Y-%m-%d %H:%M:%S"),
                         "model": str(args.evaluate),
+                        "label_offset": offset,
                         "training": model.metadata.get("training", [])[-1:]}  # fmt: skip
         for tta in (False, True) if args.tta else (False,):
             r = evaluate(model, train_set, test_set, tta)
@@ -286,7 +303,7 @@ def main(argv: list[str] | None = None) -> int:
     for name in args.variants:
         # the first variant pays for measuring the offset out of its budget
         seconds = args.minutes * 60 - (align_seconds if not out["results"] else 0.0)
-        out["results"].append(run_variant(name, train_set, test_set, seconds, args))
+        out["results"].append(run_variant(name, train_set, test_set, seconds, args, offset))
         if args.json:
             args.json.parent.mkdir(parents=True, exist_ok=True)
             args.json.write_text(json.dumps(out, indent=1), encoding="utf-8")

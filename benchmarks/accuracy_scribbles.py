@@ -104,14 +104,16 @@ def train_unet(
     from napari_unet import TrainConfig, train
 
     deadline = time.perf_counter() + seconds
-    base = dict(batch_size=4, tile_size=128, seed=seed, learning_rate=lr, device="cpu",
-                recompute_batch_norm=recompute_batch_norm)  # fmt: skip
+    base = dict(batch_size=4, tile_size=128, seed=seed, learning_rate=lr, device="cpu")
     steps = 0
     rate = 1.0
     for p in train(model, [sample], TrainConfig(steps=5, schedule="constant", **base)):
         steps, rate = p.step, p.steps_per_second
     n2 = max(int(rate * (deadline - time.perf_counter()) * 0.95), 1)
-    gen = train(model, [sample], TrainConfig(steps=n2, schedule="cosine", **base))
+    config = TrainConfig(
+        steps=n2, schedule="cosine", recompute_batch_norm=recompute_batch_norm, **base
+    )
+    gen = train(model, [sample], config)
     for _ in gen:
         steps += 1
         if time.perf_counter() >= deadline:

@@ -126,7 +126,7 @@ def rate(loop: Iterator[int], warmup: int) -> float:
         if step == warmup:
             t0 = time.perf_counter()
         t_end, done = time.perf_counter(), step
-    assert t0 is not None
+    assert t0 is not None and done > warmup, "no timed step"
     return (done - warmup) / (t_end - t0)
 
 

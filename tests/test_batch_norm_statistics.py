@@ -21,10 +21,11 @@ def _net() -> nn.Sequential:
 
 def _batches(n=3):
     gen = torch.Generator().manual_seed(1)
-    return [torch.randn(2, 2, 9, 8, generator=gen) * 3 + 1 for _ in range(n)]
+    # batches with different means, as tiles of different brightness are
+    return [torch.randn(2, 2, 9, 8, generator=gen) * 3 + 4 * i for i in range(n)]
 
 
-def test_running_statistics_are_the_mean_of_the_batch_statistics():
+def test_running_statistics_are_the_population_statistics_of_the_batches():
     net = _net()
     with torch.no_grad():  # make the running statistics something else first
         for bn in (net[1], net[5]):
@@ -38,25 +39,28 @@ def test_running_statistics_are_the_mean_of_the_batch_statistics():
     }
     assert recompute_batch_norm_statistics(net, batches) == 3
 
-    # the same statistics by hand: BatchNorm in training mode, dropout off
-    means1, vars1, means2, vars2 = [], [], [], []
+    # the same statistics by hand: each BatchNorm's input over all pixels of all batches,
+    # the first one normalising each batch by its own statistics as in training
+    inputs1, inputs2 = [], []
     with torch.no_grad():
         for x in batches:
             h = net[0](x)
-            means1.append(h.mean((0, 2, 3)))
-            vars1.append(h.var((0, 2, 3), unbiased=True))
+            inputs1.append(h)
             h = F.batch_norm(h, None, None, net[1].weight, net[1].bias, training=True)
-            h = net[4](torch.relu(h))
-            means2.append(h.mean((0, 2, 3)))
-            vars2.append(h.var((0, 2, 3), unbiased=True))
-    torch.testing.assert_close(net[1].running_mean, torch.stack(means1).mean(0))
-    torch.testing.assert_close(net[1].running_var, torch.stack(vars1).mean(0))
-    torch.testing.assert_close(net[5].running_mean, torch.stack(means2).mean(0))
-    torch.testing.assert_close(net[5].running_var, torch.stack(vars2).mean(0))
+            inputs2.append(net[4](torch.relu(h)))  # dropout off
+    for bn, inputs in ((net[1], inputs1), (net[5], inputs2)):
+        everything = torch.cat(inputs)
+        torch.testing.assert_close(bn.running_mean, everything.mean((0, 2, 3)))
+        torch.testing.assert_close(bn.running_var, everything.var((0, 2, 3), unbiased=True))
+    # the batch means differ, so the population variance of the first BatchNorm's input
+    # clearly exceeds the mean of its per-batch variances
+    per_batch = torch.stack([h.var((0, 2, 3)) for h in inputs1]).mean(0)
+    assert (net[1].running_var > 1.5 * per_batch).all()
     # nothing else changed, and the model is ready for prediction
     for key, value in weights.items():
         torch.testing.assert_close(net.state_dict()[key], value)
     assert net[1].momentum == 0.1 and net[5].momentum == 0.1
+    assert int(net[1].num_batches_tracked) == 3
     assert not any(m.training for m in net.modules())
 
 
@@ -104,9 +108,41 @@ def test_train_recomputes_the_statistics_at_the_end(recompute):
     for _ in train(model, [_sample()], config):
         pass
     counts = {int(m.num_batches_tracked) for m in model.modules() if isinstance(m, nn.BatchNorm2d)}
-    # reset, then one count per statistics batch; without: one per training step
+    # one count per statistics batch; without: one per training step
     assert counts == ({BATCH_NORM_TILES // 2} if recompute else {6})
-    assert model.metadata["training"][-1]["config"]["recompute_batch_norm"] is recompute
+    record = model.metadata["training"][-1]
+    assert record["config"]["recompute_batch_norm"] is recompute
+    assert record["batch_norm_recomputed"] == (BATCH_NORM_TILES // 2 if recompute else 0)
+
+
+def test_a_consumer_that_stops_at_the_last_step_still_gets_them():
+    model = UNet(1, 2, depth=1, base_channels=4, padding="same", batch_norm=True)
+    config = TrainConfig(steps=3, batch_size=2, tile_size=16, precision="fp32", device="cpu",
+                         recompute_batch_norm=True)  # fmt: skip
+    run = train(model, [_sample()], config)
+    for progress in run:
+        if progress.step == progress.steps:
+            break  # e.g. save the model now
+    counts = {int(m.num_batches_tracked) for m in model.modules() if isinstance(m, nn.BatchNorm2d)}
+    assert counts == {BATCH_NORM_TILES // 2}
+    run.close()
+    assert model.metadata["training"][-1]["batch_norm_recomputed"] == BATCH_NORM_TILES // 2
+
+
+def test_a_failing_statistics_pass_keeps_the_trained_model(monkeypatch):
+    import napari_unet.training as training
+
+    def broken(model, batches):
+        raise RuntimeError("out of memory")
+
+    monkeypatch.setattr(training, "recompute_batch_norm_statistics", broken)
+    model = UNet(1, 2, depth=1, base_channels=4, padding="same", batch_norm=True)
+    config = TrainConfig(steps=3, batch_size=2, tile_size=16, precision="fp32", device="cpu",
+                         recompute_batch_norm=True)  # fmt: skip
+    with pytest.warns(RuntimeWarning, match="not recomputed"):
+        losses = [p.loss for p in train(model, [_sample()], config)]
+    assert len(losses) == 3
+    assert model.metadata["training"][-1]["batch_norm_recomputed"] == 0
 
 
 def test_a_cancelled_run_keeps_its_running_statistics():

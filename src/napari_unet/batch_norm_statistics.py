@@ -6,10 +6,13 @@ that average is noisy. It also lags the weights and describes *augmented* tiles
 (intensity jitter, elastic deformation), not the images prediction will see. The paper's
 network has no batch norm; it is an option here for short runs (``UNet(batch_norm=True)``).
 
-:func:`recompute_batch_norm_statistics` replaces the running statistics with the plain
-average over un-augmented tiles, computed with the final weights. This is "precise BN"
-(Wu & Johnson, "Rethinking 'Batch' in BatchNorm", 2021, section 3). Only the BatchNorm
-layers switch to training mode for the pass: dropout stays off and no weight changes.
+:func:`recompute_batch_norm_statistics` replaces the running statistics with the
+population mean and variance of each BatchNorm's input over given batches, computed with
+the final weights ("precise BN": Wu & Johnson, "Rethinking 'Batch' in BatchNorm", 2021;
+the population variance E[x^2] - E[x]^2, not the mean of per-batch variances, which
+leaves out how much the batch means differ and so underestimates it for small batches).
+During the pass the BatchNorm layers normalise with batch statistics, as in training, so
+every layer sees the inputs it was trained on; dropout stays off and no weight changes.
 """
 
 from __future__ import annotations
@@ -21,31 +24,50 @@ from torch import nn
 
 
 def batch_norm_layers(model: nn.Module) -> list[nn.modules.batchnorm._BatchNorm]:
-    return [m for m in model.modules() if isinstance(m, nn.modules.batchnorm._BatchNorm)]
+    return [
+        m
+        for m in model.modules()
+        if isinstance(m, nn.modules.batchnorm._BatchNorm) and m.track_running_stats
+    ]
+
+
+class _Moments:
+    """Per-channel sums of x and x^2 (float64) of a BatchNorm's inputs, and their count."""
+
+    def __init__(self) -> None:
+        self.sum: torch.Tensor | None = None
+        self.sum_sq: torch.Tensor | None = None
+        self.count = 0
+
+    def __call__(self, module: nn.Module, inputs: tuple[torch.Tensor, ...]) -> None:
+        x = inputs[0].detach().to(torch.float64)
+        dims = [d for d in range(x.dim()) if d != 1]
+        s, s2 = x.sum(dims), (x * x).sum(dims)
+        self.sum = s if self.sum is None else self.sum + s
+        self.sum_sq = s2 if self.sum_sq is None else self.sum_sq + s2
+        self.count += x.numel() // x.shape[1]
 
 
 @torch.no_grad()
 def recompute_batch_norm_statistics(model: nn.Module, batches: Iterable[torch.Tensor]) -> int:
-    """Set every BatchNorm's running mean and variance to their average over ``batches``.
+    """Set every BatchNorm's running mean and variance to those of its input over ``batches``.
 
-    Each statistic is the mean over the batches of the per-batch statistic (the running
-    variance averages the unbiased per-batch variances, as BatchNorm's own update does).
-    Returns the number of batches used; with no batch or no BatchNorm layer, the model is
-    left as it was. The model ends in eval mode.
+    The variance is the unbiased population variance over all pixels of all batches.
+    Returns the number of batches used; with no batch or no BatchNorm layer, or when a
+    batch fails, the running statistics are left as they were. The model ends in eval mode.
     """
     layers = batch_norm_layers(model)
     if not layers:
         return 0
+    moments = [_Moments() for _ in layers]
+    hooks = [layer.register_forward_pre_hook(m) for layer, m in zip(layers, moments, strict=True)]
     saved = [
         (layer.running_mean.clone(), layer.running_var.clone(), layer.num_batches_tracked.clone())
         for layer in layers
     ]
-    momenta = [layer.momentum for layer in layers]
     model.eval()
     for layer in layers:
-        layer.reset_running_stats()
-        layer.momentum = None  # cumulative average over the batches, not a moving one
-        layer.train()
+        layer.train()  # batch statistics inside the pass, as in training
     used = 0
     try:
         for x in batches:
@@ -55,11 +77,19 @@ def recompute_batch_norm_statistics(model: nn.Module, batches: Iterable[torch.Te
         _restore(layers, saved)
         raise
     finally:
-        for layer, momentum in zip(layers, momenta, strict=True):
-            layer.momentum = momentum
+        for hook in hooks:
+            hook.remove()
         model.eval()
     if used == 0:
         _restore(layers, saved)
+        return 0
+    for layer, m in zip(layers, moments, strict=True):
+        n = m.count
+        mean = m.sum / n
+        var = (m.sum_sq / n - mean * mean).clamp_min(0.0) * (n / max(n - 1, 1))
+        layer.running_mean.copy_(mean)
+        layer.running_var.copy_(var)
+        layer.num_batches_tracked.fill_(used)
     return used
 
 

@@ -19,6 +19,7 @@ import queue
 import sys
 import threading
 import time
+import warnings
 from collections.abc import Iterator, Sequence
 from dataclasses import asdict, dataclass
 from typing import Any
@@ -404,7 +405,7 @@ def train(
     # the last weights with a finite loss, refreshed in place (no allocation) every 10 steps
     good_state, good_step = copy.deepcopy(model.state_dict()), 0
     losses: list[float] = []
-    steps_done = 0
+    steps_done = bn_batches = 0
     batches = BatchPrefetcher(sampler, config.batch_size, pin=device.type == "cuda")
     scaler = torch.amp.GradScaler("cuda", enabled=amp_dtype is torch.float16)
     memory = contextlib.ExitStack()
@@ -444,6 +445,12 @@ def train(
                 good_step = step
             elapsed = time.perf_counter() - start
             out_of_time = config.max_seconds is not None and elapsed >= config.max_seconds
+            if config.recompute_batch_norm and (out_of_time or step == config.steps):
+                # before the last event, so a consumer that stops at it still gets them
+                batches.close()
+                bn_batches = _recompute_batch_norm(
+                    model, samples, tile_in, tile_out, config, device, memory_format
+                )
             yield Progress(
                 step=step,
                 steps=step if out_of_time else config.steps,
@@ -453,16 +460,16 @@ def train(
             )
             if out_of_time:
                 break
-        if config.recompute_batch_norm and steps_done:
-            _recompute_batch_norm(model, samples, tile_in, tile_out, config, device, memory_format)
     finally:
         memory.close()
         batches.close()
         model.eval()
-        _record_training(model, config, samples, steps_done, losses, description, precision)
+        _record_training(
+            model, config, samples, steps_done, losses, description, precision, bn_batches
+        )
 
 
-BATCH_NORM_TILES = 32  # un-augmented tiles for the batch-norm statistics after training
+BATCH_NORM_TILES = 32  # at least this many un-augmented tiles for the statistics
 
 
 def _recompute_batch_norm(
@@ -473,18 +480,34 @@ def _recompute_batch_norm(
     config: TrainConfig,
     device: torch.device,
     memory_format: torch.memory_format,
-) -> None:
-    """Precise BN over tiles drawn like the training tiles, without augmentation, in fp32."""
+) -> int:
+    """Precise BN in fp32 over un-augmented tiles centred like the training tiles; the
+    number of batches used, 0 when there is no BatchNorm or the pass failed (the
+    training statistics are kept).
+
+    The tiles are centred on annotated pixels, class-balanced, as in training: BatchNorm
+    normalised batches of such tiles while the weights were learnt. Tiles placed
+    uniformly over the images instead took the bundled nuclei model's IoU from 0.830 to
+    0.664 (mostly background there); augmented tiles did no better than un-augmented ones.
+    """
     if not batch_norm_layers(model):
-        return
+        return 0
     rng = np.random.default_rng([config.seed, 1])  # not the training stream
     sampler = TileSampler(samples, tile_in, tile_out, rng, augment=False)
-    n_batches = max(1, BATCH_NORM_TILES // config.batch_size)
+    n_batches = math.ceil(BATCH_NORM_TILES / config.batch_size)
     batches = (
         sampler.batch(config.batch_size)[0].to(device).contiguous(memory_format=memory_format)
         for _ in range(n_batches)
     )
-    recompute_batch_norm_statistics(model, batches)
+    try:
+        return recompute_batch_norm_statistics(model, batches)
+    except Exception as err:  # a finished training run is worth more than the statistics
+        warnings.warn(
+            f"batch-norm statistics not recomputed ({err}); the training statistics are kept",
+            RuntimeWarning,
+            stacklevel=2,
+        )
+        return 0
 
 
 def _record_training(
@@ -495,6 +518,7 @@ def _record_training(
     losses: list[float],
     description: str,
     precision: str,
+    bn_batches: int = 0,
 ) -> None:
     if steps_done == 0:
         return
@@ -504,6 +528,8 @@ def _record_training(
             "config": asdict(config),
             "steps_done": steps_done,
             "precision_used": precision,
+            # how many batches the batch-norm statistics were recomputed on (0: not done)
+            "batch_norm_recomputed": bn_batches,
             "final_loss": float(np.mean(losses[-10:])) if losses else None,
             "images": [s.name for s in samples],
             "annotated_pixels": int(sum(s.n_annotated for s in samples)),

@@ -187,7 +187,7 @@ def cmd_train(args: argparse.Namespace) -> int:
     model = _build_model(args, raw, n_classes)
     _record_classes(model, label_values, args.class_names)
     samples = _samples(model, raw, mode, args)
-    if args.mode != "scribbles":
+    if args.mode != "scribbles" and not (args.no_augment or args.no_flips):
         _report_label_offset(raw, args)
     n_px = sum(s.n_annotated for s in samples)
     status(
@@ -200,8 +200,8 @@ def cmd_train(args: argparse.Namespace) -> int:
 
 
 def _report_label_offset(raw: list[Pair], args: argparse.Namespace) -> None:
-    """Say so when dense annotations sit a fraction of a pixel off their image's structures
-    (label_alignment.py): a network trained with flips cannot follow a fixed offset."""
+    """Say so when dense annotations of 2-D images seem to sit a fraction of a pixel off
+    their structures (label_alignment.py): flips cannot follow a fixed offset."""
     import numpy as np
 
     from ..label_alignment import estimate_label_offset
@@ -209,19 +209,22 @@ def _report_label_offset(raw: list[Pair], args: argparse.Namespace) -> None:
     images, masks = [], []
     for _, image, lab in raw:
         if np.ndim(lab) != 2 or len(images) == 8:
-            continue  # 2-D planes only; a few of them are enough
-        grey = np.asarray(image, np.float64)
-        if grey.ndim == 3:
+            continue  # 2-D images only; a few are enough
+        view = np.asarray(image)
+        if view.ndim == 3:  # channels to the end (a view), averaged after cropping
             axis = args.channel_axis if args.channel_axis is not None else -1
-            grey = grey.mean(axis=axis)
-        if grey.shape != np.shape(lab):
+            view = np.moveaxis(view, axis, -1)
+        if view.shape[:2] != np.shape(lab):
             continue
-        y0, x0 = (max((n - 512) // 2, 0) for n in grey.shape)
+        y0, x0 = (max((n - 512) // 2, 0) for n in view.shape[:2])
         crop = (slice(y0, y0 + 512), slice(x0, x0 + 512))
+        grey = np.asarray(view[crop], np.float64)
+        if grey.ndim == 3:
+            grey = grey.mean(axis=-1)
         # dense labels are mapped to 1..K by now: class 1 (the lowest value) is background
         foreground = np.asarray(lab)[crop] > (1 if args.mode == "dense" else 0)
         if foreground.any() and not foreground.all():
-            images.append(grey[crop])
+            images.append(grey)
             masks.append(foreground)
     try:
         dy, dx = estimate_label_offset(images, masks)
@@ -229,10 +232,10 @@ def _report_label_offset(raw: list[Pair], args: argparse.Namespace) -> None:
         return  # flat images or no usable plane: nothing to say
     if max(abs(dy), abs(dx)) >= 0.25:
         status(
-            f"note: the annotations sit {dy:+.2f} px (y) and {dx:+.2f} px (x) off the "
-            f"structures in the images (measured on {len(images)} plane(s)). A network "
-            "trained with flips cannot follow a fixed offset; if the labels were made on "
-            "another grid, see napari_unet.label_alignment and docs/accuracy.md",
+            f"note: the annotations may sit {dy:+.2f} px (y) and {dx:+.2f} px (x) off the "
+            f"structures in the images (measured on {len(images)} image(s)). Training with "
+            "flips cannot follow a fixed offset; if the labels were made on another grid, "
+            "see napari_unet.label_alignment and docs/accuracy.md",
             args,
         )
 
