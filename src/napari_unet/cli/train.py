@@ -208,8 +208,10 @@ def _report_label_offset(raw: list[Pair], args: argparse.Namespace) -> None:
 
     images, masks = [], []
     for _, image, lab in raw:
-        if np.ndim(lab) != 2 or len(images) == 8:
-            continue  # 2-D images only; a few are enough
+        if len(images) == 8:
+            break  # a few images are enough
+        if np.ndim(lab) != 2:
+            continue  # 2-D images only
         view = np.asarray(image)
         if view.ndim == 3:  # channels to the end (a view), averaged after cropping
             axis = args.channel_axis if args.channel_axis is not None else -1
