@@ -188,6 +188,11 @@ def test_predict_then_evaluate(data, model_file, tmp_path, capsys):
         assert row["rand_error"] == pytest.approx(
             metrics.isbi_scores(pred == 255, gt == 255)["rand_error"]
         )
+        # the challenge's pixel error: 1 - F-score of the cells (255), counted here
+        tp = np.sum((pred == 255) & (gt == 255))
+        wrong = np.sum((pred == 255) != (gt == 255))
+        assert row["challenge_pixel_error"] == pytest.approx(wrong / (2 * tp + wrong))
+    assert "challenge_pixel_error" in table
     assert scores["mean"]["pixel_error"] == pytest.approx(np.mean(errors))
 
     # the same scores when the model predicts inside `evaluate`

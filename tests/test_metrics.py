@@ -11,6 +11,7 @@ import pytest
 from napari_unet.metrics import (
     adapted_rand_error,
     binary_pixel_error,
+    challenge_pixel_error,
     connected_components,
     evaluate_segmentation,
     iou_per_class,
@@ -19,8 +20,44 @@ from napari_unet.metrics import (
     pixel_error,
 )
 
-
 # ----------------------------------------------------------------- pixel error / IoU
+
+
+def test_challenge_pixel_error_hand_worked():
+    gt = np.array([[1, 1, 1, 0], [1, 1, 0, 0]])  # 5 interior pixels
+    p = np.array([[0.9, 0.6, 0.3, 0.2], [0.8, 0.4, 0.7, 0.1]])
+    res = challenge_pixel_error(p, gt)
+    # t = 0.5: TP 3, FP 1 (0.7 on membrane), FN 2 (0.3, 0.4): 1 - F = 3 / (6 + 3)
+    assert res["error_at_0.5"] == pytest.approx(3 / 9)
+    # best t = 0.2 (p > t strictly): TP 5, FP 1 (the 0.7), FN 0 -> 1 / 11; t = 0.3 gives
+    # 2 / 10, t = 0.1 gives 2 / 12, t = 0 gives 3 / 13
+    assert res["threshold"] == 0.2
+    assert res["error"] == pytest.approx(1 / 11)
+    # not the fraction of misclassified pixels (1 / 8 at t = 0.2)
+    assert res["error"] != pytest.approx(1 / 8)
+
+
+def test_challenge_pixel_error_pools_counts_over_the_stack():
+    perfect = np.ones((2, 2))
+    missed_one = np.array([[1, 0], [0, 0]])
+    res = challenge_pixel_error([perfect, np.zeros((2, 2))], [perfect, missed_one])
+    # pooled: TP 4, FN 1 -> 1 / 9 at every threshold below 1; the mean of per-image
+    # errors would be (0 + 1) / 2
+    assert res["error"] == pytest.approx(1 / 9)
+    with pytest.raises(ValueError):
+        challenge_pixel_error([perfect], [perfect, perfect])
+
+
+def test_challenge_pixel_error_matches_sklearn_f1():
+    metrics = pytest.importorskip("sklearn.metrics")
+    rng = np.random.default_rng(3)
+    gt = rng.random((40, 50)) < 0.7
+    p = np.clip(gt * 0.6 + rng.random((40, 50)) * 0.5, 0, 1)
+    res = challenge_pixel_error(p, gt)
+    f1 = max(metrics.f1_score(gt.ravel(), (p > t).ravel()) for t in np.arange(11) / 10)
+    assert res["error"] == pytest.approx(1 - f1)
+
+
 def test_pixel_error_hand_worked():
     gt = np.array([[0, 0, 1, 1]] * 4)
     pred = gt.copy()

@@ -32,7 +32,9 @@ def add_parser(sub: argparse._SubParsersAction) -> None:
         "Either give --predictions (files written by `predict`, paired with the ground truth "
         "by name: x_labels.tif <-> x.tif) or a model with --images to predict first.\n"
         "kind semantic: class images; with two classes the Rand error is computed on the "
-        "connected components of the foreground class (the ISBI 2012 protocol).\n"
+        "connected components of the foreground class (the ISBI 2012 protocol), and "
+        "challenge_pixel_error is the ISBI 2012 challenge's pixel error, 1 - F-score of "
+        "the foreground class (pixel_error is the fraction of pixels that differ).\n"
         "kind instances: object id images (0 = background).\n\n"
         "Predicted and true values must mean the same classes: `predict` writes a dense "
         "model's classes back with the values it was trained on (e.g. 0/255).",
@@ -219,6 +221,10 @@ def _scores(pred: Any, gt: Any, kind: str, args: argparse.Namespace) -> dict[str
     if fg is not None:
         isbi = metrics.isbi_scores(pred == fg, gt == fg)
         out["rand_error"] = isbi["rand_error"]
+        # the challenge's definition, 1 - F-score of the object class (a binary proposal
+        # has a single threshold)
+        challenge = metrics.challenge_pixel_error((pred == fg).astype(np.float32), gt == fg)
+        out["challenge_pixel_error"] = challenge["error_at_0.5"]
     return out
 
 
@@ -246,11 +252,12 @@ def _print_table(rows: list[dict[str, Any]], summary: dict[str, float]) -> None:
     cols = [k for k in summary if not k.startswith("iou[") and k not in ("n_pred", "n_true")]
     cols += [k for k in summary if k.startswith("iou[")]
     width = max(12, *(len(Path(r["prediction"]).name) for r in rows))
-    print(f"{'image':<{width}}  " + "  ".join(f"{c:>12}" for c in cols))
+    n = {c: max(12, len(c)) for c in cols}  # column widths
+    print(f"{'image':<{width}}  " + "  ".join(f"{c:>{n[c]}}" for c in cols))
     for r in rows:
         vals = []
         for c in cols:
             v = r.get("iou", {}).get(c[4:-1]) if c.startswith("iou[") else r.get(c)
-            vals.append(f"{v:>12.4f}" if isinstance(v, int | float) else f"{'-':>12}")
+            vals.append(f"{v:>{n[c]}.4f}" if isinstance(v, int | float) else f"{'-':>{n[c]}}")
         print(f"{Path(r['prediction']).name:<{width}}  " + "  ".join(vals))
-    print(f"{'mean':<{width}}  " + "  ".join(f"{summary[c]:>12.4f}" for c in cols))
+    print(f"{'mean':<{width}}  " + "  ".join(f"{summary[c]:>{n[c]}.4f}" for c in cols))
