@@ -77,7 +77,7 @@ def evaluate(model, train_set: list, test_set: list, tta: bool) -> dict:
     (``instances_from_prediction(..., seed_threshold=s)``, foreground p > 0.5, s chosen
     the same way). Every choice is made on training images, never on the test images."""
     from napari_unet import instances_from_prediction, predict_tiled
-    from napari_unet.metrics import isbi_scores
+    from napari_unet.metrics import challenge_pixel_error, isbi_scores
 
     thresholds = (0.3, 0.4, 0.5, 0.6, 0.7, 0.8)
 
@@ -129,6 +129,11 @@ def evaluate(model, train_set: list, test_set: list, tta: bool) -> dict:
         "train_rand_error_by_seed_threshold": rand_by_seed,
         "per_image_rand_error": [round(s["rand_error"], 4) for s in ws],
     }
+    # the challenge's own definition: 1 - best F-score of the interior class over the
+    # thresholds 0, 0.1, ..., 1, counts pooled over the test images
+    result["challenge_pixel_error"] = challenge_pixel_error(
+        [p for p, _ in test_probs], [g for _, g in test_probs]
+    )
     result["per_image"] = [{k: round(v, 4) for k, v in s.items()} for s in scores]
     return result
 
@@ -199,6 +204,11 @@ def run_variant(
             print(
                 f"{name:>10}{label}: pixel error at p > {pt['threshold']} (the threshold "
                 f"with the lowest pixel error on training images 10-14): {pt['pixel_error']:.4f}"
+            )
+            c = r["challenge_pixel_error"]
+            print(
+                f"{name:>10}{label}: ISBI challenge pixel error (1 - best F of the interior) "
+                f"{c['error']:.4f} at p > {c['threshold']}, {c['error_at_0.5']:.4f} at p > 0.5"
             )
             print(
                 f"{name:>10}{label}: pixel error {r['pixel_error']:.4f}, Rand (components) "
@@ -282,6 +292,11 @@ def main(argv: list[str] | None = None) -> int:
             r = evaluate(model, train_set, test_set, tta)
             scored["tta" if tta else "plain"] = r
             c, w = r["at_chosen_threshold"], r["watershed"]
+            ch = r["challenge_pixel_error"]
+            print(
+                f"{args.evaluate.name} tta={tta}: ISBI challenge pixel error {ch['error']:.4f} "
+                f"(p > {ch['threshold']}), {ch['error_at_0.5']:.4f} (p > 0.5)"
+            )
             print(f"{args.evaluate.name} tta={tta}: pixel error {r['pixel_error']:.4f}, Rand "
                   f"{r['rand_error']:.4f} at 0.5; at {r['chosen_threshold']}: "
                   f"{c['pixel_error']:.4f}, {c['rand_error']:.4f}; watershed (seeds > "
