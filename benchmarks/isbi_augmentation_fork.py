@@ -1,6 +1,7 @@
 """ISBI 2012: does weaker augmentation at the end of training lower the pixel error?
 
-    python benchmarks/isbi_augmentation_fork.py --fork 0.75 --json results/isbi_fork.json
+    python benchmarks/isbi_augmentation_fork.py --fork 0.75 \\
+        --json benchmarks/results/isbi_augmentation_fork.json
 
 Bicubic resampling under elastic deformation softens every training tile a little, and
 nearest-neighbour sampling of the labels moves their edges by up to half a pixel; test

@@ -1,6 +1,7 @@
 """ISBI 2012: does averaging the weights of the last steps lower the pixel error?
 
-    python benchmarks/isbi_weight_averaging.py --minutes 8 --json results/isbi_averaging.json
+    python benchmarks/isbi_weight_averaging.py --minutes 8 \\
+        --json benchmarks/results/isbi_weight_averaging.json
 
 One training run with the configuration of ``accuracy_isbi.py --precision bf16
 --base-channels 32 --align-labels`` (8 minutes, 2 threads). While it runs, the caller of

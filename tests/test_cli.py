@@ -178,7 +178,7 @@ def test_predict_then_evaluate(data, model_file, tmp_path, capsys):
     assert "pixel_error" in table and "mean" in table
     scores = json.loads(report.read_text())
     assert scores["kind"] == "semantic" and len(scores["images"]) == 2
-    errors = []
+    errors, pooled = [], []
     for i in (0, 1):
         pred = tifffile.imread(out / f"{i}_labels.tif")
         gt = _isbi_crop(i)[1]
@@ -192,7 +192,10 @@ def test_predict_then_evaluate(data, model_file, tmp_path, capsys):
         tp = np.sum((pred == 255) & (gt == 255))
         wrong = np.sum((pred == 255) != (gt == 255))
         assert row["challenge_pixel_error"] == pytest.approx(wrong / (2 * tp + wrong))
+        pooled.append((tp, wrong))
     assert "challenge_pixel_error" in table
+    tp, wrong = np.sum(pooled, axis=0)
+    assert scores["mean"]["challenge_pixel_error"] == pytest.approx(wrong / (2 * tp + wrong))
     assert scores["mean"]["pixel_error"] == pytest.approx(np.mean(errors))
 
     # the same scores when the model predicts inside `evaluate`

@@ -46,16 +46,24 @@ def test_challenge_pixel_error_pools_counts_over_the_stack():
     assert res["error"] == pytest.approx(1 / 9)
     with pytest.raises(ValueError):
         challenge_pixel_error([perfect], [perfect, perfect])
+    with pytest.raises(ValueError):
+        challenge_pixel_error(perfect, perfect, thresholds=())
+    # no interior anywhere: F is undefined
+    assert math.isnan(challenge_pixel_error(np.zeros((2, 2)), np.zeros((2, 2)))["error"])
 
 
 def test_challenge_pixel_error_matches_sklearn_f1():
     metrics = pytest.importorskip("sklearn.metrics")
     rng = np.random.default_rng(3)
     gt = rng.random((40, 50)) < 0.7
-    p = np.clip(gt * 0.6 + rng.random((40, 50)) * 0.5, 0, 1)
+    p = gt * 0.3 + rng.random((40, 50)) * 0.7  # the classes overlap: no threshold is perfect
     res = challenge_pixel_error(p, gt)
-    f1 = max(metrics.f1_score(gt.ravel(), (p > t).ravel()) for t in np.arange(11) / 10)
-    assert res["error"] == pytest.approx(1 - f1)
+    f1 = {t: metrics.f1_score(gt.ravel(), (p > t).ravel()) for t in np.arange(11) / 10}
+    assert res["error"] == pytest.approx(1 - max(f1.values()))
+    assert res["error"] > 0.05 and res["threshold"] == pytest.approx(max(f1, key=f1.get))
+    assert res["error_at_0.5"] == pytest.approx(1 - f1[0.5])
+    # the counts at the best threshold give the error again
+    assert (res["fp"] + res["fn"]) / (2 * res["tp"] + res["fp"] + res["fn"]) == res["error"]
 
 
 def test_pixel_error_hand_worked():

@@ -225,6 +225,7 @@ def _scores(pred: Any, gt: Any, kind: str, args: argparse.Namespace) -> dict[str
         # has a single threshold)
         challenge = metrics.challenge_pixel_error((pred == fg).astype(np.float32), gt == fg)
         out["challenge_pixel_error"] = challenge["error_at_0.5"]
+        out["challenge_counts"] = [challenge[k] for k in ("tp", "fp", "fn")]
     return out
 
 
@@ -244,6 +245,10 @@ def _mean_scores(rows: list[dict[str, Any]]) -> dict[str, float]:
     for c, vals in ious.items():
         arr = np.array(vals, float)
         summary[f"iou[{c}]"] = float(np.nanmean(arr)) if np.isfinite(arr).any() else float("nan")
+    if all("challenge_counts" in r for r in rows):  # pooled over the images, as the challenge
+        tp, fp, fn = np.sum([r["challenge_counts"] for r in rows], axis=0)
+        total = 2 * tp + fp + fn
+        summary["challenge_pixel_error"] = float((fp + fn) / total) if total else float("nan")
     return summary
 
 
