@@ -484,3 +484,39 @@ def test_train_recompute_batch_norm_flag(data, tmp_path):
     assert model.metadata["training"][-1]["config"]["recompute_batch_norm"] is True
     counts = {int(m.num_batches_tracked) for m in model.modules() if hasattr(m, "running_var")}
     assert counts == {16}  # reset, then 32 tiles in batches of 2 (without: 2 training steps)
+
+
+def test_evaluate_refuses_classes_with_no_value_in_common(tmp_path, capsys):
+    gt = np.zeros((8, 8), np.uint8)
+    gt[2:6, 2:6] = 255  # an ISBI-style 0/255 mask
+    pred = np.where(gt > 0, 2, 1).astype(np.uint8)  # class values 1/2 of an instance model
+    tifffile.imwrite(tmp_path / "a_labels.tif", pred)
+    tifffile.imwrite(tmp_path / "a.tif", gt)
+    report = tmp_path / "scores.json"
+    rc = main(["evaluate", "--predictions", str(tmp_path / "a_labels.tif"),
+               "--labels", str(tmp_path / "a.tif"), "--json", str(report), "-q"])  # fmt: skip
+    assert rc == 1
+    line = _error_line(capsys)
+    assert "{1, 2}" in line and "{0, 255}" in line and "--kind instances" in line
+    assert not report.exists()
+
+
+def test_evaluate_instances_against_a_mask_scores_its_components(tmp_path, capsys):
+    gt = np.zeros((12, 12), np.uint8)
+    gt[1:5, 1:5] = 255
+    gt[7:11, 1:5] = 255  # two cells in a 0/255 mask: one object value
+    pred = np.zeros((12, 12), np.uint32)
+    pred[1:5, 1:5] = 1
+    pred[7:11, 1:5] = 2  # both found
+    pred[1:5, 7:11] = 3  # one false object
+    tifffile.imwrite(tmp_path / "a_instances.tif", pred)
+    tifffile.imwrite(tmp_path / "a.tif", gt)
+    report = tmp_path / "scores.json"
+    rc = main(["evaluate", "--predictions", str(tmp_path / "a_instances.tif"),
+               "--labels", str(tmp_path / "a.tif"), "--json", str(report)])  # fmt: skip
+    assert rc == 0
+    assert "4-connected components are scored as the objects" in capsys.readouterr().err
+    row = json.loads(report.read_text())["images"][0]
+    # two true cells, both matched, one false positive: precision 2/3, recall 1
+    assert (row["n_true"], row["n_pred"]) == (2, 3)
+    assert row["precision"] == pytest.approx(2 / 3) and row["recall"] == 1.0

@@ -193,12 +193,24 @@ def _scores(pred: Any, gt: Any, kind: str, args: argparse.Namespace) -> dict[str
     import numpy as np
 
     from .. import metrics
+    from ..data import InputError
 
     if pred.shape != gt.shape:
         raise ValueError(
             f"prediction shape {tuple(pred.shape)} differs from ground truth {tuple(gt.shape)}"
         )
     if kind == "instances":
+        gt_ids = np.unique(gt[gt != 0])
+        if len(gt_ids) == 1 and len(np.unique(pred[pred != 0])) > 1:
+            # a binary mask (e.g. ISBI 0/255) holds one "object": score its cells instead
+            gt = metrics.connected_components(gt != 0)
+            if not getattr(args, "mask_note_shown", False):
+                status(
+                    "note: the ground truth is a mask (one object value): its 4-connected "
+                    "components are scored as the objects",
+                    args,
+                )
+                args.mask_note_shown = True
         rand = metrics.adapted_rand_error(pred, gt) if gt.any() else float("nan")
         obj = metrics.object_scores(pred, gt, args.iou_threshold)
         return {
@@ -210,11 +222,20 @@ def _scores(pred: Any, gt: Any, kind: str, args: argparse.Namespace) -> dict[str
             "n_pred": obj["n_pred"],
             "n_true": obj["n_true"],
         }
+    pred_values, gt_values = np.unique(pred), np.unique(gt)
+    shared = np.intersect1d(pred_values, gt_values)
+    if len(pred_values) > 1 and len(gt_values) > 1 and not shared.size:
+        raise InputError(
+            f"the predictions hold the values {_listed(pred_values)} and the ground truth "
+            f"{_listed(gt_values)}: none in common, so they cannot mean the same classes. A "
+            "model trained on instances predicts 1 = background, 2 = object: score it with "
+            "--kind instances, or train with --mode dense on labels like these"
+        )
     out: dict[str, Any] = {
         "pixel_error": metrics.pixel_error(pred, gt),
         "iou": {str(k): v for k, v in metrics.iou_per_class(pred, gt).items()},
     }
-    values = np.union1d(np.unique(pred), np.unique(gt))
+    values = np.union1d(pred_values, gt_values)
     fg = args.foreground
     if fg is None and len(values) == 2:
         fg = int(values.max())
@@ -227,6 +248,11 @@ def _scores(pred: Any, gt: Any, kind: str, args: argparse.Namespace) -> dict[str
         out["challenge_pixel_error"] = challenge["error_at_0.5"]
         out["challenge_counts"] = [challenge[k] for k in ("tp", "fp", "fn")]
     return out
+
+
+def _listed(values: Any, most: int = 6) -> str:
+    shown = ", ".join(str(v) for v in values[:most])
+    return f"{{{shown}{', ...' if len(values) > most else ''}}}"
 
 
 def _mean_scores(rows: list[dict[str, Any]]) -> dict[str, float]:
