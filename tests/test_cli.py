@@ -500,6 +500,15 @@ def test_evaluate_refuses_classes_with_no_value_in_common(tmp_path, capsys):
     assert "{1, 2}" in line and "{0, 255}" in line and "--kind instances" in line
     assert not report.exists()
 
+    ids = np.arange(64, dtype=np.uint16).reshape(8, 8)  # an instance image, 64 ids
+    tifffile.imwrite(tmp_path / "a.tif", ids)
+    tifffile.imwrite(tmp_path / "a_labels.tif", (ids > 0).astype(np.uint8) + 1)
+    rc = main(["evaluate", "--predictions", str(tmp_path / "a_labels.tif"),
+               "--labels", str(tmp_path / "a.tif"), "--kind", "semantic", "-q"])  # fmt: skip
+    assert rc == 1
+    line = _error_line(capsys)
+    assert "64 different values" in line and "--kind instances" in line
+
 
 def test_evaluate_instances_against_a_mask_scores_its_components(tmp_path, capsys):
     gt = np.zeros((12, 12), np.uint8)

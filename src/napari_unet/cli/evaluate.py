@@ -223,6 +223,12 @@ def _scores(pred: Any, gt: Any, kind: str, args: argparse.Namespace) -> dict[str
             "n_true": obj["n_true"],
         }
     pred_values, gt_values = np.unique(pred), np.unique(gt)
+    if len(gt_values) > max(16, 4 * len(pred_values)):
+        raise InputError(
+            f"the ground truth holds {len(gt_values)} different values against "
+            f"{len(pred_values)} predicted classes: object ids rather than classes? Score "
+            "objects with --kind instances (and the *_instances file of `predict`)"
+        )
     shared = np.intersect1d(pred_values, gt_values)
     if len(pred_values) > 1 and len(gt_values) > 1 and not shared.size:
         raise InputError(
