@@ -70,6 +70,29 @@ def align_to_labels(train_set: list, test_set: list) -> tuple[list, list, tuple]
     )
 
 
+def run_i_setup(data: Path) -> tuple[list, list, tuple, list]:
+    """Run I's data for the experiment scripts: training images 0-14 and test images
+    15-19 aligned to the labels, and the training samples (plain cross-entropy, instance
+    mode); the model is seeded and built as run I's (base 32, batch norm, same padding)."""
+    from napari_unet import prepare_sample
+    from napari_unet.metrics import connected_components
+
+    train_set, test_set = load(data, range(15)), load(data, range(15, 20))
+    train_set, test_set, offset = align_to_labels(train_set, test_set)
+    samples = [
+        prepare_sample(img, connected_components(m), mode="instances", use_weight_map=False)
+        for img, m in train_set
+    ]
+    return train_set, test_set, offset, samples
+
+
+def run_i_model():
+    from napari_unet import UNet
+
+    torch.manual_seed(0)
+    return UNet(1, 2, depth=4, base_channels=32, padding="same", batch_norm=True, dropout=0.0)
+
+
 def evaluate(model, train_set: list, test_set: list, tta: bool) -> dict:
     """Scores on the test images. Cells are the 4-connected components of p_interior > t
     (at t = 0.5 and at the t with the lowest Rand error on training images 10-14), and,

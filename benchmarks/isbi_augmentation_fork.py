@@ -33,10 +33,9 @@ sys.path.insert(0, str(Path(__file__).resolve().parent))
 import accuracy_isbi as isbi  # noqa: E402
 
 import napari_unet.training as training  # noqa: E402
-from napari_unet import TrainConfig, UNet, prepare_sample  # noqa: E402
+from napari_unet import TrainConfig  # noqa: E402
 from napari_unet.allocator import keep_freed_memory  # noqa: E402
 from napari_unet.augment import random_displacement_field  # noqa: E402
-from napari_unet.metrics import connected_components  # noqa: E402
 from napari_unet.softmax_energy import energy  # noqa: E402
 
 BRANCHES = {
@@ -56,14 +55,8 @@ def main(argv: list[str] | None = None) -> int:
     args = ap.parse_args(argv)
     torch.set_num_threads(args.threads)
     started = time.perf_counter()
-    train_set, test_set = isbi.load(args.data, range(15)), isbi.load(args.data, range(15, 20))
-    train_set, test_set, offset = isbi.align_to_labels(train_set, test_set)
-    samples = [
-        prepare_sample(img, connected_components(m), mode="instances", use_weight_map=False)
-        for img, m in train_set
-    ]
-    torch.manual_seed(0)
-    model = UNet(1, 2, depth=4, base_channels=32, padding="same", batch_norm=True, dropout=0.0)
+    train_set, test_set, offset, samples = isbi.run_i_setup(args.data)
+    model = isbi.run_i_model()
     config = TrainConfig(steps=10**7, batch_size=2, tile_size=256, seed=0,
                          learning_rate=2e-3, device="cpu", precision="bf16")  # fmt: skip
     training.prepare_model_metadata(model, samples)

@@ -29,9 +29,8 @@ import torch
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 import accuracy_isbi as isbi  # noqa: E402
 
-from napari_unet import TrainConfig, UNet, prepare_sample, train  # noqa: E402
+from napari_unet import TrainConfig, train  # noqa: E402
 from napari_unet.devices import training_memory_format  # noqa: E402
-from napari_unet.metrics import connected_components  # noqa: E402
 from napari_unet.training import _recompute_batch_norm, training_tile_sizes  # noqa: E402
 
 SWA_STARTS = {"swa_last_50pct": 0.5, "swa_last_25pct": 0.75, "swa_last_10pct": 0.9}
@@ -47,14 +46,8 @@ def main(argv: list[str] | None = None) -> int:
     args = ap.parse_args(argv)
     torch.set_num_threads(args.threads)
     started = time.perf_counter()
-    train_set, test_set = isbi.load(args.data, range(15)), isbi.load(args.data, range(15, 20))
-    train_set, test_set, offset = isbi.align_to_labels(train_set, test_set)
-    samples = [
-        prepare_sample(img, connected_components(m), mode="instances", use_weight_map=False)
-        for img, m in train_set
-    ]
-    torch.manual_seed(0)
-    model = UNet(1, 2, depth=4, base_channels=32, padding="same", batch_norm=True, dropout=0.0)
+    train_set, test_set, offset, samples = isbi.run_i_setup(args.data)
+    model = isbi.run_i_model()
     budget = args.minutes * 60 - (time.perf_counter() - started)
     config = TrainConfig(steps=10**7, max_seconds=budget, batch_size=2, tile_size=256,
                          seed=0, learning_rate=2e-3, device="cpu", precision="bf16")  # fmt: skip
