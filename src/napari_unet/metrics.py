@@ -107,8 +107,9 @@ def challenge_pixel_error(
     stack before F = 2 TP / (2 TP + FP + FN) is taken, as the challenge's script does.
     Returns the error, the threshold that gave it (rounded for display), the error at 0.5
     and the counts ``tp``, ``fp``, ``fn`` at the best threshold (to pool further stacks).
-    The challenge picks the best threshold on the images it scores. With no interior in
-    either the prediction or the truth F is undefined: NaN here (the script counted 1).
+    The challenge picks the best threshold on the images it scores. Where neither the
+    prediction nor the truth holds any interior, F is undefined: NaN here (the script
+    counted such a stack as error 1).
     """
     maps = [p_interior] if isinstance(p_interior, np.ndarray) else list(p_interior)
     truths = [gt_interior] if isinstance(gt_interior, np.ndarray) else list(gt_interior)
