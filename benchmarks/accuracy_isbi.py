@@ -93,6 +93,34 @@ def run_i_model():
     return UNet(1, 2, depth=4, base_channels=32, padding="same", batch_norm=True, dropout=0.0)
 
 
+def scored_after_precise_bn(
+    model, samples: list, config, train_set: list, test_set: list, precise_bn: bool = True
+) -> dict:
+    """The scores the experiment scripts keep, of a copy of ``model`` whose batch-norm
+    statistics are first recomputed on the training tiles (precise BN, as ``train()``
+    does with ``recompute_batch_norm``)."""
+    import copy
+
+    from napari_unet.devices import training_memory_format
+    from napari_unet.training import _recompute_batch_norm, training_tile_sizes
+
+    scored = copy.deepcopy(model)
+    if precise_bn:
+        cpu = torch.device("cpu")
+        tile_in, tile_out = training_tile_sizes(scored, config.tile_size)
+        memory_format = training_memory_format(scored, cpu)
+        _recompute_batch_norm(scored, samples, tile_in, tile_out, config, cpu, memory_format)
+    scored.eval()
+    r = evaluate(scored, train_set, test_set, tta=False)
+    train_errors = r["pixel_error_at_threshold_chosen_for_it"]["train_pixel_error_by_threshold"]
+    return {
+        "pixel_error": r["pixel_error"],
+        "rand_error_components": r["rand_error"],
+        "rand_error_watershed": r["watershed"]["rand_error"],
+        "pixel_error_training_images_10_14": train_errors[0.5],
+    }
+
+
 def evaluate(model, train_set: list, test_set: list, tta: bool) -> dict:
     """Scores on the test images. Cells are the 4-connected components of p_interior > t
     (at t = 0.5 and at the t with the lowest Rand error on training images 10-14), and,

@@ -110,17 +110,8 @@ def main(argv: list[str] | None = None) -> int:
         model.load_state_dict(weights)
         optimizer.load_state_dict(optimizer_state)
         steps = shared + run(branch_rng, args.fork * budget, budget, **augmentation)
-        scored = copy.deepcopy(model)
-        training._recompute_batch_norm(scored, samples, tile_in, tile_out, config, cpu,
-                                       memory_format)  # fmt: skip
-        scored.eval()
-        r = isbi.evaluate(scored, train_set, test_set, tta=False)
-        out["branches"][name] = {
-            "steps": steps,
-            "pixel_error": r["pixel_error"],
-            "rand_error_components": r["rand_error"],
-            "rand_error_watershed": r["watershed"]["rand_error"],
-        }
+        scores = isbi.scored_after_precise_bn(model, samples, config, train_set, test_set)
+        out["branches"][name] = {"steps": steps, **scores}
         print(f"{name:>30}: {out['branches'][name]}", flush=True)
         if args.json:
             args.json.write_text(json.dumps(out, indent=1), encoding="utf-8")

@@ -17,21 +17,17 @@ and without it. Comparing variants of one trajectory removes the run-to-run spre
 from __future__ import annotations
 
 import argparse
-import copy
 import json
 import sys
 import time
 from pathlib import Path
 
-import numpy as np
 import torch
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 import accuracy_isbi as isbi  # noqa: E402
 
 from napari_unet import TrainConfig, train  # noqa: E402
-from napari_unet.devices import training_memory_format  # noqa: E402
-from napari_unet.training import _recompute_batch_norm, training_tile_sizes  # noqa: E402
 
 SWA_STARTS = {"swa_last_50pct": 0.5, "swa_last_25pct": 0.75, "swa_last_10pct": 0.9}
 EMA_DECAY, EMA_START = 0.995, 0.5
@@ -76,8 +72,6 @@ def main(argv: list[str] | None = None) -> int:
     variants["last"] = [p.detach().clone() for p in model.parameters()]
     variants.update({name: [s / counts[name] for s in sums[name]] for name in SWA_STARTS})
     variants[f"ema_{EMA_DECAY}"] = ema
-    tile_in, tile_out = training_tile_sizes(model, config.tile_size)
-    memory_format = training_memory_format(model, torch.device("cpu"))
     out: dict = {
         "command": "python benchmarks/isbi_weight_averaging.py " + " ".join(argv or sys.argv[1:]),
         "date": time.strftime("%Y-%m-%d %H:%M"),
@@ -87,23 +81,13 @@ def main(argv: list[str] | None = None) -> int:
         "scores": {},
     }
     for name, weights in variants.items():
-        scored = copy.deepcopy(model)
         if weights is not None:
             with torch.no_grad():
-                for p, w in zip(scored.parameters(), weights, strict=True):
+                for p, w in zip(model.parameters(), weights, strict=True):
                     p.copy_(w)
-            _recompute_batch_norm(scored, samples, tile_in, tile_out, config,
-                                  torch.device("cpu"), memory_format)  # fmt: skip
-        scored.eval()
-        r = isbi.evaluate(scored, train_set, test_set, tta=False)
-        out["scores"][name] = {
-            "pixel_error": r["pixel_error"],
-            "rand_error_components": r["rand_error"],
-            "rand_error_watershed": r["watershed"]["rand_error"],
-            "pixel_error_training_images_10_14": float(
-                np.asarray(r["pixel_error_at_threshold_chosen_for_it"]
-                           ["train_pixel_error_by_threshold"][0.5])),
-        }  # fmt: skip
+        out["scores"][name] = isbi.scored_after_precise_bn(
+            model, samples, config, train_set, test_set, precise_bn=weights is not None
+        )
         print(f"{name:>30}: {out['scores'][name]}", flush=True)
         if args.json:
             args.json.write_text(json.dumps(out, indent=1), encoding="utf-8")
