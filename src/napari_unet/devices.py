@@ -81,7 +81,8 @@ def inference_context(
     model: nn.Module, device: torch.device, precision: str = "fp32"
 ) -> Iterator[Callable[[torch.Tensor], torch.Tensor]]:
     """Eval mode, no autograd, the model on ``device``, optional autocast; restores the
-    model's training mode afterwards. Yields ``run(batch) -> logits``."""
+    model's training mode afterwards. Yields ``run(batch) -> logits``; give it host
+    tensors, which it pins before the copy to a GPU."""
     dtype = autocast_dtype(precision)
     if device.type == "cpu" and dtype is torch.float16:
         raise ValueError("fp16 is for GPUs; use bf16 on the CPU")
@@ -92,8 +93,8 @@ def inference_context(
     model.eval()
 
     def run(batch: torch.Tensor) -> torch.Tensor:
-        if device.type == "cuda":
-            batch = batch.pin_memory()
+        if device.type == "cuda" and batch.device.type == "cpu":
+            batch = batch.pin_memory()  # page-locked host memory: an asynchronous copy
         batch = batch.to(device, non_blocking=True).contiguous(memory_format=torch.channels_last)
         if dtype is None:
             return model(batch)

@@ -151,7 +151,7 @@ def predict_plane_logits(
     pending: list[tuple[int, int, np.ndarray]] = []
 
     def flush() -> None:
-        batch = torch.from_numpy(np.stack([t for _, _, t in pending])).to(dev)
+        batch = torch.from_numpy(np.stack([t for _, _, t in pending]))  # run() copies it
         with inference_context(model, dev, precision) as run:
             logits = run(batch)
         logits = logits[..., crop : crop + tile_out, crop : crop + tile_out]
