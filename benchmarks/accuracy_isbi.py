@@ -218,9 +218,10 @@ def run_variant(
     ]
     torch.manual_seed(args.seed)
     model = UNet(1, 2, depth=args.depth, base_channels=args.base_channels, padding="same",
-                 batch_norm=True, dropout=0.0)  # fmt: skip
+                 batch_norm=True, dropout=args.dropout)  # fmt: skip
     base = dict(batch_size=args.batch_size, tile_size=args.tile_size, seed=args.seed,
-                learning_rate=args.lr, device="cpu", precision=args.precision,
+                learning_rate=args.lr, weight_decay=args.weight_decay, device="cpu",
+                precision=args.precision,
                 flips=not args.no_flips, elastic=not args.no_elastic,
                 recompute_batch_norm=args.recompute_batch_norm)  # fmt: skip
     # one cosine schedule over the wall-clock time left (TrainConfig.max_seconds)
@@ -289,6 +290,10 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--tile-size", type=int, default=256)
     ap.add_argument("--lr", type=float, default=2e-3)
     ap.add_argument("--seed", type=int, default=0)
+    ap.add_argument(
+        "--dropout", type=float, default=0.0, help="end of the contracting path (paper: 0.5)"
+    )
+    ap.add_argument("--weight-decay", type=float, default=0.0, help="Adam's L2 penalty")
     ap.add_argument("--threads", type=int, default=1)
     ap.add_argument("--precision", default="fp32", choices=("fp32", "bf16"))
     ap.add_argument("--no-flips", action="store_true", help="no flips / quarter turns")
