@@ -529,3 +529,24 @@ def test_evaluate_instances_against_a_mask_scores_its_components(tmp_path, capsy
     # two true cells, both matched, one false positive: precision 2/3, recall 1
     assert (row["n_true"], row["n_pred"]) == (2, 3)
     assert row["precision"] == pytest.approx(2 / 3) and row["recall"] == 1.0
+
+
+def test_threads_option_sets_torch_threads_for_the_command(
+    data, model_file, tmp_path, monkeypatch, capsys
+):
+    seen = []
+    monkeypatch.setattr(torch, "set_num_threads", seen.append)  # keep the suite's threads
+    out = tmp_path / "t"
+    rc = main(["predict", str(data / "imgs" / "0.tif"), "--model", str(model_file),
+               "--out", str(out), "--threads", "1", "-q"])  # fmt: skip
+    assert rc == 0 and seen == [1] and (out / "0_labels.tif").is_file()
+    rc = main(["train", "--images", str(data / "imgs"), "--labels", str(data / "masks"),
+               "--mode", "dense", "--preset", "tiny", "--steps", "1", "--tile-size", "32",
+               "--threads", "2", "--out", str(tmp_path / "m.pt"), "-q"])  # fmt: skip
+    assert rc == 0 and seen == [1, 2]
+    # without the option torch keeps its default; 0 threads is a usage error
+    assert main(["info", str(model_file)]) == 0 and seen == [1, 2]
+    capsys.readouterr()
+    assert main(["predict", str(data / "imgs" / "0.tif"), "--model", str(model_file),
+                 "--out", str(tmp_path / "z"), "--threads", "0"]) == 2  # fmt: skip
+    assert "at least 1" in capsys.readouterr().err and not (tmp_path / "z").exists()

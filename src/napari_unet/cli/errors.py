@@ -46,6 +46,10 @@ def usage_status(exc: SystemExit) -> int:
 def run_command(args: argparse.Namespace) -> int:
     """Run the subcommand ``args.func``; every failure becomes one line and a status."""
     try:
+        if getattr(args, "threads", None):
+            import torch
+
+            torch.set_num_threads(args.threads)
         return int(args.func(args) or 0)
     except KeyboardInterrupt:
         print(f"{PROG}: interrupted", file=sys.stderr)

@@ -122,6 +122,15 @@ def add_channel_axis(p: argparse.ArgumentParser, help: str) -> None:
 
 def add_device(p: argparse.ArgumentParser, help: str = DEVICE_HELP) -> None:
     p.add_argument("--device", default="auto", help=help)
+    p.add_argument(
+        "--threads",
+        type=positive_int,
+        default=None,
+        metavar="N",
+        help="CPU threads of this process's tensor work (default: torch's, one per core). "
+        "On a machine that other jobs share, fewer threads than cores can be several times "
+        "faster",
+    )
 
 
 def add_inference(p: argparse.ArgumentParser) -> None:
