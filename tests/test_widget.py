@@ -169,6 +169,21 @@ def test_train_then_predict_writes_the_layers(setup, qtbot, nuclei) -> None:
     assert not np.allclose(ref.logits, a2, atol=1e-3)
 
 
+def test_precise_batch_norm_switch_recomputes_the_statistics(setup, qtbot) -> None:
+    viewer, widget = setup
+    assert widget.precise_batch_norm.value is False  # off by default (docs/accuracy.md)
+    widget.precise_batch_norm.value = True
+    widget.train()
+    wait_idle(qtbot, widget)
+    assert widget.status.value.startswith("trained 3 steps"), widget.status.value
+    run = widget.model.metadata["training"][-1]
+    assert run["config"]["recompute_batch_norm"] is True and run["batch_norm_recomputed"]
+    counts = {
+        int(m.num_batches_tracked) for m in widget.model.modules() if hasattr(m, "running_var")
+    }
+    assert counts == {32}  # reset, then 32 un-augmented tiles in batches of 1 (not 3 steps)
+
+
 def test_cancel_is_quick_and_the_event_loop_keeps_running(setup, qtbot) -> None:
     from qtpy.QtCore import QTimer
 

@@ -62,7 +62,7 @@ CONTROLS = {
     ),
     "training_section": (
         *("steps", "learning_rate", "tile_size", "batch_size", "optimizer", "device", "precision"),
-        *("augment", "use_weight_map", "w0", "sigma", "class_balance"),
+        *("augment", "precise_batch_norm", "use_weight_map", "w0", "sigma", "class_balance"),
         *("train_button", "cancel_button", "progress_bar", "status", "loss_plot"),
     ),
     "inspect_section": ("scope", "predict_button", "tta", "level", "inspect_button"),
