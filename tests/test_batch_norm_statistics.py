@@ -64,6 +64,21 @@ def test_running_statistics_are_the_population_statistics_of_the_batches():
     assert not any(m.training for m in net.modules())
 
 
+def test_unequal_batches_far_from_zero_match_a_float64_reference():
+    # per-batch float32 moments merged in float64 (no float64 on Apple MPS): batches of
+    # different sizes, a mean of 1e4 and a standard deviation of about 1, where
+    # E[x^2] - E[x]^2 in float32 would lose every digit
+    bn = nn.BatchNorm2d(3)
+    gen = torch.Generator().manual_seed(0)
+    batches = [1e4 + k + torch.randn(n, 3, 5, 7, generator=gen) for k, n in enumerate((1, 3, 2))]
+    assert recompute_batch_norm_statistics(nn.Sequential(bn), batches) == 3
+    everything = torch.cat(batches).double()
+    torch.testing.assert_close(bn.running_mean.double(), everything.mean((0, 2, 3)))
+    expected = everything.var((0, 2, 3), unbiased=True)
+    torch.testing.assert_close(bn.running_var.double(), expected, rtol=1e-3, atol=0)
+    assert float(expected.min()) > 1.0  # the batch means differ by 1: more than 1 alone
+
+
 def test_eval_output_matches_the_batch_it_was_computed_on():
     """With the statistics of one batch, eval mode normalises that batch as training
     mode does (up to BatchNorm's n / (n - 1) variance correction)."""

@@ -169,7 +169,7 @@ def test_train_then_predict_writes_the_layers(setup, qtbot, nuclei) -> None:
     assert not np.allclose(ref.logits, a2, atol=1e-3)
 
 
-def test_precise_batch_norm_switch_recomputes_the_statistics(setup, qtbot) -> None:
+def test_precise_batch_norm_switch_recomputes_the_statistics(setup, qtbot, monkeypatch) -> None:
     viewer, widget = setup
     assert widget.precise_batch_norm.value is False  # off by default (docs/accuracy.md)
     widget.precise_batch_norm.value = True
@@ -182,6 +182,18 @@ def test_precise_batch_norm_switch_recomputes_the_statistics(setup, qtbot) -> No
         int(m.num_batches_tracked) for m in widget.model.modules() if hasattr(m, "running_var")
     }
     assert counts == {32}  # reset, then 32 un-augmented tiles in batches of 1 (not 3 steps)
+    assert "not recomputed" not in widget.status.value
+
+    # a pass that fails keeps the trained model and says so in the status line
+    def fail(*_args, **_kwargs):
+        raise RuntimeError("no float64 on this device")
+
+    monkeypatch.setattr("napari_unet.training.recompute_batch_norm_statistics", fail)
+    widget.train()
+    wait_idle(qtbot, widget)
+    assert widget.status.value.startswith("trained 3 steps"), widget.status.value
+    assert "batch-norm statistics not recomputed" in widget.status.value
+    assert widget.model.metadata["training"][-1]["batch_norm_recomputed"] == 0
 
 
 def test_cancel_is_quick_and_the_event_loop_keeps_running(setup, qtbot) -> None:

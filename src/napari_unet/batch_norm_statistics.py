@@ -9,8 +9,9 @@ network has no batch norm; it is an option here for short runs (``UNet(batch_nor
 :func:`recompute_batch_norm_statistics` replaces the running statistics with the
 population mean and variance of each BatchNorm's input over given batches, computed with
 the final weights ("precise BN": Wu & Johnson, "Rethinking 'Batch' in BatchNorm", 2021;
-the population variance E[x^2] - E[x]^2, not the mean of per-batch variances, which
-leaves out how much the batch means differ and so underestimates it for small batches).
+the population variance over all batches together, not the mean of per-batch variances,
+which leaves out how much the batch means differ and so underestimates it for small
+batches).
 During the pass the BatchNorm layers normalise with batch statistics, as in training, so
 every layer sees the inputs it was trained on; dropout stays off and no weight changes.
 """
@@ -32,20 +33,29 @@ def batch_norm_layers(model: nn.Module) -> list[nn.modules.batchnorm._BatchNorm]
 
 
 class _Moments:
-    """Per-channel sums of x and x^2 (float64) of a BatchNorm's inputs, and their count."""
+    """Per-channel count, mean and sum of squared deviations (float64, on the CPU) of a
+    BatchNorm's inputs, merged batch by batch (Chan et al.'s pairwise update). Each batch's
+    mean and variance are taken on its own device in float32: Apple MPS has no float64."""
 
     def __init__(self) -> None:
-        self.sum: torch.Tensor | None = None
-        self.sum_sq: torch.Tensor | None = None
         self.count = 0
+        self.mean: torch.Tensor | None = None
+        self.m2: torch.Tensor | None = None
 
     def __call__(self, module: nn.Module, inputs: tuple[torch.Tensor, ...]) -> None:
-        x = inputs[0].detach().to(torch.float64)
+        x = inputs[0].detach().float()
         dims = [d for d in range(x.dim()) if d != 1]
-        s, s2 = x.sum(dims), (x * x).sum(dims)
-        self.sum = s if self.sum is None else self.sum + s
-        self.sum_sq = s2 if self.sum_sq is None else self.sum_sq + s2
-        self.count += x.numel() // x.shape[1]
+        var, mean = torch.var_mean(x, dims, correction=0)
+        n = x.numel() // x.shape[1]
+        mean, m2 = mean.to("cpu", torch.float64), var.to("cpu", torch.float64) * n
+        if self.mean is None or self.m2 is None:
+            self.count, self.mean, self.m2 = n, mean, m2
+            return
+        total = self.count + n
+        delta = mean - self.mean
+        self.mean = self.mean + delta * (n / total)
+        self.m2 = self.m2 + m2 + delta * delta * (self.count * n / total)
+        self.count = total
 
 
 @torch.no_grad()
@@ -84,10 +94,9 @@ def recompute_batch_norm_statistics(model: nn.Module, batches: Iterable[torch.Te
         _restore(layers, saved)
         return 0
     for layer, m in zip(layers, moments, strict=True):
-        n = m.count
-        mean = m.sum / n
-        var = (m.sum_sq / n - mean * mean).clamp_min(0.0) * (n / max(n - 1, 1))
-        layer.running_mean.copy_(mean)
+        assert m.mean is not None and m.m2 is not None  # every layer saw every batch
+        var = m.m2 / max(m.count - 1, 1)  # unbiased, over all pixels of all batches
+        layer.running_mean.copy_(m.mean)
         layer.running_var.copy_(var)
         layer.num_batches_tracked.fill_(used)
     return used

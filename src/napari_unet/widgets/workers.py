@@ -100,7 +100,8 @@ class JobDone:
             return f"{verb} cancelled after {self.steps} step(s); model kept"
         if self.kind == "train":
             rate = self.steps / self.seconds if self.seconds > 0 else 0.0
-            return f"trained {self.steps} steps in {self.seconds:.1f} s ({rate:.1f} steps/s)"
+            line = f"trained {self.steps} steps in {self.seconds:.1f} s ({rate:.1f} steps/s)"
+            return f"{line}; {self.extra['note']}" if self.extra.get("note") else line
         return f"predicted {self.steps} plane(s) in {self.seconds:.1f} s"
 
 
@@ -314,7 +315,14 @@ def train_job(
         result = refresh()
         if result is not None:
             yield result
-    return JobDone("train", cancelled=cancelled, steps=steps, seconds=time.perf_counter() - t0)
+    done = JobDone("train", cancelled=cancelled, steps=steps, seconds=time.perf_counter() - t0)
+    last_run = (model.metadata.get("training") or [{}])[-1]
+    if config.recompute_batch_norm and not cancelled and not last_run.get("batch_norm_recomputed"):
+        done.extra["note"] = (
+            "batch-norm statistics not recomputed (the model has no batch norm, or the pass "
+            "failed: see the terminal); the training statistics are kept"
+        )
+    return done
 
 
 # ------------------------------------------------------------------------------- prediction
