@@ -534,19 +534,62 @@ def test_evaluate_instances_against_a_mask_scores_its_components(tmp_path, capsy
 def test_threads_option_sets_torch_threads_for_the_command(
     data, model_file, tmp_path, monkeypatch, capsys
 ):
+    import napari_unet.cli.predict as predict_command
+    import napari_unet.cli.train as train_command
+
+    before = torch.get_num_threads()
+    wanted = 2 if before == 1 else 1
     seen = []
-    monkeypatch.setattr(torch, "set_num_threads", seen.append)  # keep the suite's threads
-    out = tmp_path / "t"
-    rc = main(["predict", str(data / "imgs" / "0.tif"), "--model", str(model_file),
-               "--out", str(out), "--threads", "1", "-q"])  # fmt: skip
-    assert rc == 0 and seen == [1] and (out / "0_labels.tif").is_file()
+
+    def spy(module, name):
+        real = getattr(module, name)
+
+        def wrapper(*args):
+            seen.append(torch.get_num_threads())
+            return real(*args)
+
+        monkeypatch.setattr(module, name, wrapper)
+
+    spy(predict_command, "cmd_predict")
+    spy(train_command, "cmd_train")
+    image = str(data / "imgs" / "0.tif")
+    rc = main(["predict", image, "--model", str(model_file), "--out", str(tmp_path / "t"),
+               "--threads", str(wanted), "-q"])  # fmt: skip
+    assert rc == 0 and (tmp_path / "t" / "0_labels.tif").is_file()
+    assert seen == [wanted] and torch.get_num_threads() == before  # restored afterwards
     rc = main(["train", "--images", str(data / "imgs"), "--labels", str(data / "masks"),
                "--mode", "dense", "--preset", "tiny", "--steps", "1", "--tile-size", "32",
-               "--threads", "2", "--out", str(tmp_path / "m.pt"), "-q"])  # fmt: skip
-    assert rc == 0 and seen == [1, 2]
-    # without the option torch keeps its default; 0 threads is a usage error
-    assert main(["info", str(model_file)]) == 0 and seen == [1, 2]
+               "--threads", str(wanted), "--out", str(tmp_path / "m.pt"), "-q"])  # fmt: skip
+    assert rc == 0 and seen == [wanted, wanted] and torch.get_num_threads() == before
+    # without the option the command runs with the process's setting
+    rc = main(["predict", image, "--model", str(model_file), "--out", str(tmp_path / "u"), "-q"])
+    assert rc == 0 and seen[-1] == before
+    # 0 threads is a usage error, and nothing is written
     capsys.readouterr()
-    assert main(["predict", str(data / "imgs" / "0.tif"), "--model", str(model_file),
-                 "--out", str(tmp_path / "z"), "--threads", "0"]) == 2  # fmt: skip
-    assert "at least 1" in capsys.readouterr().err and not (tmp_path / "z").exists()
+    rc = main(["predict", image, "--model", str(model_file), "--out", str(tmp_path / "z"),
+               "--threads", "0"])  # fmt: skip
+    assert rc == 2 and "at least 1" in capsys.readouterr().err and not (tmp_path / "z").exists()
+
+
+def test_threads_option_bounds_the_chunks_of_a_zarr_input(data, model_file, tmp_path, monkeypatch):
+    zarr = pytest.importorskip("zarr")
+    import dask
+
+    import napari_unet.cli.predict as predict_command
+
+    z = zarr.create_array(str(tmp_path / "v.zarr"), shape=(48, 64), dtype="uint8")
+    z[...] = _isbi_crop(0)[0][:48, :64]
+    workers = []
+    real = predict_command._predict_zarr_file
+
+    def spy(*args):
+        workers.append(dask.config.get("num_workers", None))
+        return real(*args)
+
+    monkeypatch.setattr(predict_command, "_predict_zarr_file", spy)
+    for n, out in ((1, "a"), (None, "b")):
+        extra = ["--threads", str(n)] if n else []
+        rc = main(["predict", str(tmp_path / "v.zarr"), "--model", str(model_file),
+                   "--out", str(tmp_path / out), "-q", *extra])  # fmt: skip
+        assert rc == 0 and (tmp_path / out / "v_labels.zarr").exists()
+    assert workers == [1, None]  # dask's default (one per core) without the option

@@ -8,8 +8,10 @@ traceback instead.
 from __future__ import annotations
 
 import argparse
+import contextlib
 import os
 import sys
+from collections.abc import Iterator
 from pathlib import Path
 
 PROG = "napari-unet"
@@ -43,14 +45,28 @@ def usage_status(exc: SystemExit) -> int:
     return int(exc.code or 0) if not isinstance(exc.code, str) else EXIT_USAGE
 
 
+@contextlib.contextmanager
+def _torch_threads(threads: int | None) -> Iterator[None]:
+    """torch's CPU threads for one command (--threads), restored afterwards: ``main()``
+    may be called from a Python program that has its own setting."""
+    if not threads:
+        yield
+        return
+    import torch
+
+    before = torch.get_num_threads()
+    torch.set_num_threads(threads)
+    try:
+        yield
+    finally:
+        torch.set_num_threads(before)
+
+
 def run_command(args: argparse.Namespace) -> int:
     """Run the subcommand ``args.func``; every failure becomes one line and a status."""
     try:
-        if getattr(args, "threads", None):
-            import torch
-
-            torch.set_num_threads(args.threads)
-        return int(args.func(args) or 0)
+        with _torch_threads(getattr(args, "threads", None)):
+            return int(args.func(args) or 0)
     except KeyboardInterrupt:
         print(f"{PROG}: interrupted", file=sys.stderr)
         return EXIT_INTERRUPTED

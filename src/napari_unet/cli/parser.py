@@ -127,9 +127,10 @@ def add_device(p: argparse.ArgumentParser, help: str = DEVICE_HELP) -> None:
         type=positive_int,
         default=None,
         metavar="N",
-        help="CPU threads of this process's tensor work (default: torch's, one per core). "
-        "On a machine that other jobs share, fewer threads than cores can be several times "
-        "faster",
+        help="CPU threads of this command (default: one per core): torch's threads, and "
+        "for zarr inputs the chunks predicted at a time. On a machine that other jobs "
+        "share, fewer threads than cores can be several times faster. Dask workers "
+        "(--workers, --scheduler) are not affected",
     )
 
 

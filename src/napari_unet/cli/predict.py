@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import argparse
 import contextlib
-from collections.abc import Sequence
+from collections.abc import Iterator, Sequence
 from pathlib import Path
 from typing import Any
 
@@ -137,7 +137,8 @@ def cmd_predict(args: argparse.Namespace) -> int:
             bar = ProgressBar(label, enabled=not args.quiet)
             try:
                 if is_zarr(path):
-                    _predict_zarr_file(model, plan, args, lut, bar, client)
+                    with _local_chunk_threads(args.threads if client is None else None):
+                        _predict_zarr_file(model, plan, args, lut, bar, client)
                 else:
                     image = np.asarray(read_image(path, lazy=False))
                     _predict_file(model, image, plan, args, lut, object_class, bar, client)
@@ -251,6 +252,19 @@ def _predict_file(
             seed_threshold=args.seed_threshold,
         )
         write_labels(plan["instances"], inst, overwrite=args.overwrite)
+
+
+@contextlib.contextmanager
+def _local_chunk_threads(threads: int | None) -> Iterator[None]:
+    """--threads N for zarr inputs on this machine: dask's local scheduler runs N chunks at
+    a time, one torch thread each (``distributed.compute``), instead of one per core."""
+    if not threads:
+        yield
+        return
+    import dask
+
+    with dask.config.set(num_workers=threads):
+        yield
 
 
 def _predict_zarr_file(
