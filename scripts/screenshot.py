@@ -26,7 +26,7 @@ def wait_until_idle(widget, app, timeout: float) -> None:
 
 
 def close_notifications(viewer, app) -> None:
-    """Close the notification pop-ups (PyQt5 deprecation, "model ready", ...)."""
+    """Close the notification pop-ups ("model ready", ...)."""
     from napari._qt.dialogs.qt_notification import NapariQtNotification
 
     found = viewer.window._qt_window.findChildren(NapariQtNotification)
