@@ -94,7 +94,8 @@ def recompute_batch_norm_statistics(model: nn.Module, batches: Iterable[torch.Te
         _restore(layers, saved)
         return 0
     for layer, m in zip(layers, moments, strict=True):
-        assert m.mean is not None and m.m2 is not None  # every layer saw every batch
+        if m.mean is None or m.m2 is None:
+            continue  # a layer the forward pass never reached keeps its statistics
         var = m.m2 / max(m.count - 1, 1)  # unbiased, over all pixels of all batches
         layer.running_mean.copy_(m.mean)
         layer.running_var.copy_(var)
