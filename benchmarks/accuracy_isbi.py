@@ -121,8 +121,11 @@ def scored_after_precise_bn(
     }
 
 
-def evaluate(model, train_set: list, test_set: list, tta: bool) -> dict:
-    """Scores on the test images. Cells are the 4-connected components of p_interior > t
+def evaluate(
+    model, train_set: list, test_set: list, tta: bool, shift: tuple | None = None
+) -> dict:
+    """Scores on the test images (``shift``: move p_interior by this many pixels first,
+    ``--shift-predictions``). Cells are the 4-connected components of p_interior > t
     (at t = 0.5 and at the t with the lowest Rand error on training images 10-14), and,
     as ``watershed``, a watershed of p_interior from seeds p_interior > s
     (``instances_from_prediction(..., seed_threshold=s)``, foreground p > 0.5, s chosen
@@ -136,7 +139,11 @@ def evaluate(model, train_set: list, test_set: list, tta: bool) -> dict:
         pred = predict_tiled(
             model, img, tile_size=256, return_logits=False, test_time_augmentation=tta
         )
-        return pred.probabilities[1]
+        if shift is None:
+            return pred.probabilities[1]
+        from scipy import ndimage
+
+        return ndimage.shift(pred.probabilities[1], shift, order=1, mode="nearest")
 
     def watershed(p: np.ndarray, seed: float) -> np.ndarray:
         return instances_from_prediction(p, 0.5, seed_threshold=seed, min_size=1)
@@ -196,6 +203,7 @@ def run_variant(
     seconds: float,
     args: argparse.Namespace,
     offset: tuple | None = None,
+    shift: tuple | None = None,
 ) -> dict:
     from napari_unet import TrainConfig, UNet, prepare_sample, train
     from napari_unet.metrics import connected_components
@@ -237,9 +245,9 @@ def run_variant(
         # the images it must be evaluated on: moved by this offset (--align-labels)
         model.metadata["label_offset"] = list(offset) if offset else None
         save_model(args.save_model.with_name(f"{args.save_model.stem}-{name}.pt"), model)
-    result = evaluate(model, train_set, test_set, tta=False)
+    result = evaluate(model, train_set, test_set, tta=False, shift=shift)
     if args.tta:
-        result["tta"] = evaluate(model, train_set, test_set, tta=True)
+        result["tta"] = evaluate(model, train_set, test_set, tta=True, shift=shift)
     result.update(
         variant=name,
         w0=w0,
@@ -305,6 +313,12 @@ def main(argv: list[str] | None = None) -> int:
         "image to it (label_alignment.py); counted in the budget",
     )
     ap.add_argument(
+        "--shift-predictions",
+        action="store_true",
+        help="instead of --align-labels: train on the images as read, and move each "
+        "p_interior by the labels' offset measured on the training images before scoring",
+    )
+    ap.add_argument(
         "--recompute-batch-norm",
         action="store_true",
         help="batch-norm statistics over un-augmented tiles after training (precise BN)",
@@ -324,6 +338,15 @@ def main(argv: list[str] | None = None) -> int:
     if args.align_labels:
         train_set, test_set, offset = align_to_labels(train_set, test_set)
         print(f"labels offset from the training images: {offset} px (dy, dx); images aligned")
+    shift = None
+    if args.shift_predictions:
+        if args.align_labels:
+            print("--shift-predictions and --align-labels exclude each other", file=sys.stderr)
+            return 2
+        from napari_unet.label_alignment import estimate_label_offset
+
+        shift = estimate_label_offset([i for i, _ in train_set], [m for _, m in train_set])
+        print(f"labels offset from the training images: {shift} px (dy, dx); predictions moved")
     align_seconds = time.perf_counter() - started
     if args.evaluate:
         from napari_unet import load_model
@@ -345,7 +368,7 @@ def main(argv: list[str] | None = None) -> int:
                         "label_offset": offset,
                         "training": model.metadata.get("training", [])[-1:]}  # fmt: skip
         for tta in (False, True) if args.tta else (False,):
-            r = evaluate(model, train_set, test_set, tta)
+            r = evaluate(model, train_set, test_set, tta, shift=shift)
             scored["tta" if tta else "plain"] = r
             c, w = r["at_chosen_threshold"], r["watershed"]
             ch = r["challenge_pixel_error"]
@@ -368,13 +391,14 @@ def main(argv: list[str] | None = None) -> int:
         f"{args.threads} threads",
         "settings": {k: str(v) if isinstance(v, Path) else v for k, v in vars(args).items()},
         "label_offset": offset,
+        "prediction_shift": shift,
         "align_seconds": round(align_seconds, 1),
         "results": [],
     }
     for name in args.variants:
         # the first variant pays for measuring the offset out of its budget
         seconds = args.minutes * 60 - (align_seconds if not out["results"] else 0.0)
-        out["results"].append(run_variant(name, train_set, test_set, seconds, args, offset))
+        out["results"].append(run_variant(name, train_set, test_set, seconds, args, offset, shift))
         if args.json:
             args.json.parent.mkdir(parents=True, exist_ok=True)
             args.json.write_text(json.dumps(out, indent=1), encoding="utf-8")
