@@ -525,3 +525,27 @@ def test_model_rules_of_the_widget() -> None:
     assert not predicts_instances({"class_names": ["background", "a", "b"]}, 3)
     assert steps_trained({"training": [{"steps_done": 5}, {"steps_done": None}, {}]}) == 5
     assert steps_trained({}) == 0
+
+
+def test_gui_command_gives_the_canvas_room_beside_the_dock(make_napari_viewer, qtbot) -> None:
+    from qtpy.QtWidgets import QApplication
+
+    from napari_unet.cli.gui import MIN_WINDOW, fit_window
+
+    viewer = make_napari_viewer()
+    viewer.add_image(np.zeros((512, 512), np.float32))
+    viewer.camera.zoom = 37.0
+    viewer.window.resize(600, 400)
+    room = QApplication.primaryScreen().availableGeometry()
+    fit_window(viewer)
+    expected = (
+        max(600, min(MIN_WINDOW[0], room.width())),
+        max(400, min(MIN_WINDOW[1], room.height())),
+    )
+    assert viewer.window.geometry()[2:] == expected
+    assert expected != (600, 400)  # the test screen has room to grow into
+    qtbot.waitUntil(lambda: viewer.camera.zoom != 37.0, timeout=5000)  # images fitted
+    # a window already larger than that is kept
+    viewer.window.resize(MIN_WINDOW[0] + 100, MIN_WINDOW[1] + 100)
+    fit_window(viewer)
+    assert viewer.window.geometry()[2:] == (MIN_WINDOW[0] + 100, MIN_WINDOW[1] + 100)

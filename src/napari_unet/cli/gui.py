@@ -37,5 +37,29 @@ def cmd_gui(args: argparse.Namespace) -> int:
     for image in args.images:
         viewer.open(image)
     viewer.window.add_plugin_dock_widget("napari-unet-explorer", "U-Net")
+    fit_window(viewer)
     napari.run()
     return 0
+
+
+MIN_WINDOW = (1400, 900)  # logical pixels: room for the canvas beside the dock widget
+
+
+def fit_window(viewer) -> None:
+    """Grow the window to at least MIN_WINDOW where the screen has room (napari's
+    first-run window leaves the canvas a narrow strip beside the dock; a larger window is
+    kept), then fit the images to the canvas once the window is laid out."""
+    from qtpy.QtCore import QTimer
+    from qtpy.QtWidgets import QApplication
+
+    screen = QApplication.primaryScreen()
+    if screen is not None:
+        room = screen.availableGeometry()
+        _, _, width, height = viewer.window.geometry()
+        wanted = (
+            max(width, min(MIN_WINDOW[0], room.width())),
+            max(height, min(MIN_WINDOW[1], room.height())),
+        )
+        if wanted != (width, height):
+            viewer.window.resize(*wanted)
+    QTimer.singleShot(0, viewer.reset_view)
