@@ -79,6 +79,28 @@ def test_unequal_batches_far_from_zero_match_a_float64_reference():
     assert float(expected.min()) > 1.0  # the batch means differ by 1: more than 1 alone
 
 
+def test_a_batch_norm_that_no_batch_reaches_keeps_its_statistics():
+    class TwoBranches(nn.Module):
+        def __init__(self) -> None:
+            super().__init__()
+            self.used, self.unused = nn.BatchNorm2d(2), nn.BatchNorm2d(2)
+
+        def forward(self, x: torch.Tensor) -> torch.Tensor:
+            return self.used(x)
+
+    net = TwoBranches()
+    with torch.no_grad():
+        net.unused.running_mean.fill_(3.0)
+        net.unused.running_var.fill_(5.0)
+    batches = [torch.randn(2, 2, 4, 4) + 10.0 for _ in range(3)]
+    assert recompute_batch_norm_statistics(net, batches) == 3
+    torch.testing.assert_close(net.unused.running_mean, torch.full((2,), 3.0))
+    torch.testing.assert_close(net.unused.running_var, torch.full((2,), 5.0))
+    assert int(net.unused.num_batches_tracked) == 0 and int(net.used.num_batches_tracked) == 3
+    expected = torch.cat(batches).mean((0, 2, 3))
+    torch.testing.assert_close(net.used.running_mean, expected)
+
+
 def test_eval_output_matches_the_batch_it_was_computed_on():
     """With the statistics of one batch, eval mode normalises that batch as training
     mode does (up to BatchNorm's n / (n - 1) variance correction)."""

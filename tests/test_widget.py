@@ -527,25 +527,35 @@ def test_model_rules_of_the_widget() -> None:
     assert steps_trained({}) == 0
 
 
-def test_gui_command_gives_the_canvas_room_beside_the_dock(make_napari_viewer, qtbot) -> None:
-    from qtpy.QtWidgets import QApplication
+def test_gui_command_gives_the_canvas_room_beside_the_dock(
+    make_napari_viewer, qtbot, monkeypatch
+) -> None:
+    from napari.settings import get_settings
 
     from napari_unet.cli.gui import MIN_WINDOW, fit_window
 
     viewer = make_napari_viewer()
+    window = viewer.window._qt_window
     viewer.add_image(np.zeros((512, 512), np.float32))
-    viewer.camera.zoom = 37.0
-    viewer.window.resize(600, 400)
-    room = QApplication.primaryScreen().availableGeometry()
+    camera = viewer.scene.camera
+    camera.zoom = 37.0
+    monkeypatch.setattr(get_settings().application, "window_size", None)  # a first run
+    window.resize(600, 400)
+    room = (window.screen() or window.windowHandle().screen()).availableGeometry()
     fit_window(viewer)
+    frame = window.frameGeometry()
     expected = (
-        max(600, min(MIN_WINDOW[0], room.width())),
-        max(400, min(MIN_WINDOW[1], room.height())),
+        max(600, min(MIN_WINDOW[0], room.width() - (frame.width() - window.width()))),
+        max(400, min(MIN_WINDOW[1], room.height() - (frame.height() - window.height()))),
     )
-    assert viewer.window.geometry()[2:] == expected
-    assert expected != (600, 400)  # the test screen has room to grow into
-    qtbot.waitUntil(lambda: viewer.camera.zoom != 37.0, timeout=5000)  # images fitted
-    # a window already larger than that is kept
-    viewer.window.resize(MIN_WINDOW[0] + 100, MIN_WINDOW[1] + 100)
+    assert (window.width(), window.height()) == expected != (600, 400)
+    assert room.contains(window.frameGeometry())  # the whole window stays on the screen
+    qtbot.waitUntil(lambda: camera.zoom != 37.0, timeout=5000)  # images fitted
+    # a window larger than that is kept, and so is a size napari restored from its settings
+    window.resize(MIN_WINDOW[0] + 100, MIN_WINDOW[1] + 100)
     fit_window(viewer)
-    assert viewer.window.geometry()[2:] == (MIN_WINDOW[0] + 100, MIN_WINDOW[1] + 100)
+    assert (window.width(), window.height()) == (MIN_WINDOW[0] + 100, MIN_WINDOW[1] + 100)
+    monkeypatch.setattr(get_settings().application, "window_size", (600, 400))
+    window.resize(600, 400)
+    fit_window(viewer)
+    assert (window.width(), window.height()) == (600, 400)

@@ -39,6 +39,7 @@ class _Moments:
 
     def __init__(self) -> None:
         self.count = 0
+        self.batches = 0
         self.mean: torch.Tensor | None = None
         self.m2: torch.Tensor | None = None
 
@@ -48,6 +49,7 @@ class _Moments:
         var, mean = torch.var_mean(x, dims, correction=0)
         n = x.numel() // x.shape[1]
         mean, m2 = mean.to("cpu", torch.float64), var.to("cpu", torch.float64) * n
+        self.batches += 1
         if self.mean is None or self.m2 is None:
             self.count, self.mean, self.m2 = n, mean, m2
             return
@@ -62,9 +64,11 @@ class _Moments:
 def recompute_batch_norm_statistics(model: nn.Module, batches: Iterable[torch.Tensor]) -> int:
     """Set every BatchNorm's running mean and variance to those of its input over ``batches``.
 
-    The variance is the unbiased population variance over all pixels of all batches.
-    Returns the number of batches used; with no batch or no BatchNorm layer, or when a
-    batch fails, the running statistics are left as they were. The model ends in eval mode.
+    The variance is the unbiased population variance over all pixels of all batches; a
+    layer's ``num_batches_tracked`` becomes the number of batches that reached it, and a
+    layer that no batch reached keeps its statistics. Returns the number of batches used;
+    with no batch or no BatchNorm layer, or when a batch fails, the running statistics are
+    left as they were. The model ends in eval mode.
     """
     layers = batch_norm_layers(model)
     if not layers:
@@ -99,7 +103,7 @@ def recompute_batch_norm_statistics(model: nn.Module, batches: Iterable[torch.Te
         var = m.m2 / max(m.count - 1, 1)  # unbiased, over all pixels of all batches
         layer.running_mean.copy_(m.mean)
         layer.running_var.copy_(var)
-        layer.num_batches_tracked.fill_(used)
+        layer.num_batches_tracked.fill_(m.batches)
     return used
 
 
