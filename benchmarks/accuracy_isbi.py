@@ -244,6 +244,8 @@ def run_variant(
 
         # the images it must be evaluated on: moved by this offset (--align-labels)
         model.metadata["label_offset"] = list(offset) if offset else None
+        # scored with its predictions moved by this offset (--shift-predictions)
+        model.metadata["prediction_shift"] = list(shift) if shift else None
         save_model(args.save_model.with_name(f"{args.save_model.stem}-{name}.pt"), model)
     result = evaluate(model, train_set, test_set, tta=False, shift=shift)
     if args.tta:
@@ -306,13 +308,14 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--precision", default="fp32", choices=("fp32", "bf16"))
     ap.add_argument("--no-flips", action="store_true", help="no flips / quarter turns")
     ap.add_argument("--no-elastic", action="store_true", help="no elastic deformation")
-    ap.add_argument(
+    placement = ap.add_mutually_exclusive_group()
+    placement.add_argument(
         "--align-labels",
         action="store_true",
         help="measure the labels' sub-pixel offset on the training images and align every "
         "image to it (label_alignment.py); counted in the budget",
     )
-    ap.add_argument(
+    placement.add_argument(
         "--shift-predictions",
         action="store_true",
         help="instead of --align-labels: train on the images as read, and move each "
@@ -340,9 +343,6 @@ def main(argv: list[str] | None = None) -> int:
         print(f"labels offset from the training images: {offset} px (dy, dx); images aligned")
     shift = None
     if args.shift_predictions:
-        if args.align_labels:
-            print("--shift-predictions and --align-labels exclude each other", file=sys.stderr)
-            return 2
         from napari_unet.label_alignment import estimate_label_offset
 
         shift = estimate_label_offset([i for i, _ in train_set], [m for _, m in train_set])
@@ -366,6 +366,7 @@ def main(argv: list[str] | None = None) -> int:
                         "date": time.strftime("%Y-%m-%d %H:%M:%S"),
                         "model": str(args.evaluate),
                         "label_offset": offset,
+                        "prediction_shift": shift,
                         "training": model.metadata.get("training", [])[-1:]}  # fmt: skip
         for tta in (False, True) if args.tta else (False,):
             r = evaluate(model, train_set, test_set, tta, shift=shift)
