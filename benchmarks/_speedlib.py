@@ -231,7 +231,7 @@ def isbi_mosaic(size: int, data: Path = ISBI) -> np.ndarray:
 
 
 def isbi_training_sample(index: int = 0, instances: bool = False, normalization: Any = None):
-    """ISBI slice ``index`` as a :class:`~napari_unet.data.TrainingSample`: fully
+    """ISBI slice ``index`` as a :class:`~napari_unet.unet.data.TrainingSample`: fully
     annotated membrane (1) / cell (2), or instance mode (cells = connected interiors) with
     the weight map."""
     import imageio.v3 as iio

@@ -101,8 +101,8 @@ def scored_after_precise_bn(
     does with ``recompute_batch_norm``)."""
     import copy
 
-    from napari_unet.devices import training_memory_format
-    from napari_unet.training import _recompute_batch_norm, training_tile_sizes
+    from napari_unet.runtime.devices import training_memory_format
+    from napari_unet.unet.training import _recompute_batch_norm, training_tile_sizes
 
     scored = copy.deepcopy(model)
     if precise_bn:

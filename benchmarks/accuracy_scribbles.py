@@ -75,7 +75,7 @@ def simulate_strokes(gt: np.ndarray, fraction: float, rng: np.random.Generator) 
 def rf_features(image: np.ndarray) -> np.ndarray:
     from skimage.feature import multiscale_basic_features
 
-    from napari_unet.data import normalize
+    from napari_unet.unet.data import normalize
 
     img = normalize(image[None])[0]
     return multiscale_basic_features(img, intensity=True, edges=True, texture=True,

@@ -32,11 +32,11 @@ import torch
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 import accuracy_isbi as isbi  # noqa: E402
 
-import napari_unet.training as training  # noqa: E402
+import napari_unet.unet.training as training  # noqa: E402
 from napari_unet import TrainConfig  # noqa: E402
-from napari_unet.allocator import keep_freed_memory  # noqa: E402
-from napari_unet.augment import random_displacement_field  # noqa: E402
-from napari_unet.softmax_energy import energy  # noqa: E402
+from napari_unet.runtime.allocator import keep_freed_memory  # noqa: E402
+from napari_unet.unet.augment import random_displacement_field  # noqa: E402
+from napari_unet.unet.softmax_energy import energy  # noqa: E402
 
 BRANCHES = {
     "control (elastic, sigma 10)": {"elastic": True, "sigma": 10.0},

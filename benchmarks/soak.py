@@ -89,7 +89,7 @@ def run(args: argparse.Namespace) -> dict[str, Any]:
     import torch
 
     from napari_unet import TrainConfig, predict_tiled, prepare_sample, train
-    from napari_unet.presets import build_model
+    from napari_unet.unet.presets import build_model
 
     image, labels, data = training_data(args.size)
     torch.manual_seed(0)

@@ -84,7 +84,7 @@ def main(argv: list[str] | None = None) -> None:
 
     import torch
 
-    from napari_unet.tiling import tile_geometry
+    from napari_unet.unet.tiling import tile_geometry
 
     info = sl.machine_info("cpu", threads)
     print(sl.machine_line(info), flush=True)

@@ -8,7 +8,7 @@ is "small") and each method, a fresh process predicts the same real image (a mos
 ISBI 2012 slices) end to end: normalisation, tiles, forward passes, softmax and labels.
 Reported: megapixels per second, peak resident memory of that process, agreement of its
 label image with ours in fp32, and the largest |a_k(x)| difference against the untiled
-evaluation (``napari_unet.tiling.predict_single_tile``) on a window at the image corner
+evaluation (``napari_unet.unet.tiling.predict_single_tile``) on a window at the image corner
 that spans tile seams and the mirrored border.
 
 Methods:
@@ -73,15 +73,15 @@ def _load(config: dict[str, Any]) -> tuple[Any, np.ndarray]:
 
 def _postprocess(logits: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
     """The same outputs predict_tiled returns, by the same functions: p_k(x), labels."""
-    from napari_unet.data import labels_from_logits
-    from napari_unet.tiling import softmax_numpy
+    from napari_unet.unet.data import labels_from_logits
+    from napari_unet.unet.tiling import softmax_numpy
 
     return softmax_numpy(logits), labels_from_logits(logits)
 
 
 def _normalized_plane(model: Any, image: np.ndarray) -> np.ndarray:
     """(1, H, W) float32, normalised exactly as predict_tiled does it."""
-    from napari_unet.data import as_channels_first, normalize
+    from napari_unet.unet.data import as_channels_first, normalize
 
     return normalize(
         as_channels_first(image, None, model.in_channels), model.metadata.get("normalization")
@@ -95,7 +95,7 @@ def _monai_runner(model: Any, method: str) -> tuple[Any, int]:
     from monai.inferers import sliding_window_inference
 
     from napari_unet import UNet
-    from napari_unet.tiling import tile_geometry
+    from napari_unet.unet.tiling import tile_geometry
 
     tile_in, _, _, _ = tile_geometry(model, None)
     if method == "monai-same":
@@ -131,7 +131,7 @@ def _monai_runner(model: Any, method: str) -> tuple[Any, int]:
 
 def worker_predict(config: dict[str, Any]) -> dict[str, Any]:
     from napari_unet import predict_tiled
-    from napari_unet.tiling import predict_single_tile
+    from napari_unet.unet.tiling import predict_single_tile
 
     model, image = _load(config)
     method, window = config["method"], config["window"]
@@ -321,7 +321,7 @@ def run_base(
     rounds: int,
 ) -> dict[str, Any]:
     from napari_unet import load_model
-    from napari_unet.tiling import predict_single_tile, tile_geometry
+    from napari_unet.unet.tiling import predict_single_tile, tile_geometry
 
     model_path = tmpdir / f"base{base}.pt"
     trained = sl.run_worker(

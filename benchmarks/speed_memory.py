@@ -12,7 +12,7 @@ memory before the prediction started (imports, model, input) for comparison.
   labels (what the widget asks for), fp32 and bf16; and labels only.
 - Zarr: a uint8 image of N x N pixels written to a zarr store on disk chunk by chunk
   (1024^2 chunks of real ISBI data, never held whole in memory), predicted with
-  ``napari_unet.distributed.predict_zarr`` (dask, threaded scheduler, one task per chunk,
+  ``napari_unet.io.distributed.predict_zarr`` (dask, threaded scheduler, one task per chunk,
   one torch thread per task) into a labels zarr store. Peak memory must not grow with N.
 
 Writes the section between ``<!-- speed:memory start/end -->`` of docs/benchmarks.md.
@@ -64,7 +64,7 @@ def worker_zarr(config: dict[str, Any]) -> dict[str, Any]:
     import dask
 
     from napari_unet import load_model
-    from napari_unet.distributed import predict_zarr
+    from napari_unet.io.distributed import predict_zarr
 
     model = load_model(config["model_path"])
     workers = config.get("threads") or os.cpu_count() or 1

@@ -58,7 +58,7 @@ CONFIGS = {
 def _model(preset: str) -> Any:
     import torch
 
-    from napari_unet.presets import build_model
+    from napari_unet.unet.presets import build_model
 
     torch.manual_seed(0)
     return build_model(preset)
@@ -71,8 +71,8 @@ def plain_loop(
     import torch
     import torch.nn.functional as F
 
-    from napari_unet.softmax_energy import IGNORE_INDEX
-    from napari_unet.training import TileSampler, training_tile_sizes
+    from napari_unet.unet.softmax_energy import IGNORE_INDEX
+    from napari_unet.unet.training import TileSampler, training_tile_sizes
 
     model = _model(preset)
     tile_in, tile_out = training_tile_sizes(model, tile)
@@ -132,7 +132,7 @@ def rate(loop: Iterator[int], warmup: int) -> float:
 
 def sampler_rate(sample: Any, model: Any, tile: int, batch: int, n: int) -> float:
     """Batches per second the sampling + full augmentation produce on their own."""
-    from napari_unet.training import TileSampler, training_tile_sizes
+    from napari_unet.unet.training import TileSampler, training_tile_sizes
 
     tile_in, tile_out = training_tile_sizes(model, tile)
     sampler = TileSampler([sample], tile_in, tile_out, np.random.default_rng(0), augment=True)

@@ -9,8 +9,8 @@ import numpy as np
 import pytest
 import torch
 
-from napari_unet import allocator
-from napari_unet.allocator import keep_freed_memory
+from napari_unet.runtime import allocator
+from napari_unet.runtime.allocator import keep_freed_memory
 
 
 def _huge_pages_always() -> bool:
@@ -77,7 +77,8 @@ def test_nested_and_concurrent_uses_keep_memory_until_the_last_one_ends():
 
 
 def test_the_tile_loop_runs_inside_it(monkeypatch):
-    from napari_unet import UNet, predict_tiled, tiling
+    from napari_unet import UNet, predict_tiled
+    from napari_unet.unet import tiling
 
     calls = []
     real = tiling.keep_freed_memory

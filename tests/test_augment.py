@@ -8,7 +8,7 @@ import numpy as np
 import pytest
 from scipy import ndimage
 
-from napari_unet.augment import (
+from napari_unet.unet.augment import (
     augment_tile,
     elastic_deform,
     flip_rotate,
@@ -17,7 +17,7 @@ from napari_unet.augment import (
     sample_bicubic,
     sample_nearest,
 )
-from napari_unet.tiling import mirror_indices
+from napari_unet.unet.tiling import mirror_indices
 
 
 def make_tile(h: int = 40, w: int = 40, c: int | None = 2, seed: int = 0):

@@ -32,7 +32,7 @@ from napari_unet import (
     save_model,
     weight_map,
 )
-from napari_unet.data import IGNORE_INDEX, InputError, labels_to_target, normalize
+from napari_unet.unet.data import IGNORE_INDEX, InputError, labels_to_target, normalize
 
 FAST = settings(max_examples=20, deadline=None, suppress_health_check=[HealthCheck.too_slow])
 

@@ -7,8 +7,8 @@ import torch.nn.functional as F
 from torch import nn
 
 from napari_unet import TrainConfig, UNet, prepare_sample, train
-from napari_unet.batch_norm_statistics import recompute_batch_norm_statistics
-from napari_unet.training import BATCH_NORM_TILES
+from napari_unet.unet.batch_norm_statistics import recompute_batch_norm_statistics
+from napari_unet.unet.training import BATCH_NORM_TILES
 
 
 def _net() -> nn.Sequential:
@@ -167,7 +167,7 @@ def test_a_consumer_that_stops_at_the_last_step_still_gets_them():
 
 
 def test_a_failing_statistics_pass_keeps_the_trained_model(monkeypatch):
-    import napari_unet.training as training
+    import napari_unet.unet.training as training
 
     def broken(model, batches):
         raise RuntimeError("out of memory")

@@ -20,7 +20,7 @@ import torch
 
 import napari_unet
 from napari_unet import CheckpointError, InputError, UNet, predict_tiled
-from napari_unet.bioimageio import (
+from napari_unet.interchange.bioimageio import (
     BioimageioNotInstalled,
     PackageError,
     export_bioimageio,
@@ -215,7 +215,8 @@ def test_rgb_model_library_architecture(tmp_path):
         torchscript=False,
     )
     descr = _validate(path)
-    assert str(descr.weights.pytorch_state_dict.architecture.import_from) == "napari_unet.model"
+    architecture = descr.weights.pytorch_state_dict.architecture
+    assert str(architecture.import_from) == "napari_unet.unet.model"
     assert descr.weights.torchscript is None
     loaded = import_bioimageio(path)
     a = predict_tiled(model, image, channel_axis=-1)
@@ -274,15 +275,15 @@ def test_missing_spec_says_what_to_install(tmp_path, monkeypatch):
 
 
 def test_plugin_modules_import_without_the_extra(tmp_path):
-    """napari_unet.bioimageio / torchscript import, and TorchScript exports, with no spec."""
+    """interchange.bioimageio / torchscript import, and TorchScript exports, with no spec."""
     code = (
         "import sys; sys.modules['bioimageio'] = None; sys.modules['bioimageio.spec'] = None\n"
-        "import napari_unet.bioimageio, napari_unet.bioimageio_import\n"
+        "import napari_unet.interchange.bioimageio, napari_unet.interchange.bioimageio_import\n"
         "from napari_unet import UNet\n"
-        "from napari_unet.torchscript import export_torchscript\n"
+        "from napari_unet.interchange.torchscript import export_torchscript\n"
         f"export_torchscript(UNet(depth=1, base_channels=2), {str(tmp_path / 'm.pt')!r})\n"
         "try:\n"
-        "    napari_unet.bioimageio.export_bioimageio(\n"
+        "    napari_unet.interchange.bioimageio.export_bioimageio(\n"
         f"        UNet(depth=1), {str(tmp_path / 'x.zip')!r}, name='abcde', description='d')\n"
         "except ImportError as err:\n"
         "    print('MESSAGE', err)\n"

@@ -1,7 +1,7 @@
 import numpy as np
 import pytest
 
-from napari_unet.data import (
+from napari_unet.unet.data import (
     InputError,
     as_channels_first,
     class_to_label,
@@ -95,7 +95,7 @@ def test_prepare_sample_weights():
 
 @pytest.mark.parametrize("k", [1, 2, 3, 5])
 def test_labels_from_logits_is_argmax_plus_one_first_channel_winning_ties(k):
-    from napari_unet.data import labels_from_logits
+    from napari_unet.unet.data import labels_from_logits
 
     rng = np.random.default_rng(k)
     logits = rng.integers(-2, 3, size=(k, 7, 9)).astype(np.float32)  # many ties

@@ -10,8 +10,9 @@ import numpy as np
 import pytest
 import torch
 
-from napari_unet import TrainConfig, UNet, devices, fit, predict_tiled, prepare_sample
-from napari_unet.devices import (
+from napari_unet import TrainConfig, UNet, fit, predict_tiled, prepare_sample
+from napari_unet.runtime import devices
+from napari_unet.runtime.devices import (
     autocast_dtype,
     available_devices,
     inference_context,
@@ -134,7 +135,7 @@ def test_inference_context_restores_mode_and_uses_channels_last(tiny_model: UNet
 
 def test_cpu_channels_last_equals_nchw_reference(tiny_model: UNet, image: np.ndarray) -> None:
     """The channels-last fast path computes the same a_k(x) as a plain NCHW pass."""
-    from napari_unet.tiling import predict_single_tile
+    from napari_unet.unet.tiling import predict_single_tile
 
     ours = predict_tiled(tiny_model, image, device="cpu").logits
     ref = predict_single_tile(tiny_model.to(memory_format=torch.contiguous_format), image[None])

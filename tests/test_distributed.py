@@ -12,14 +12,14 @@ da = pytest.importorskip("dask.array")
 zarr = pytest.importorskip("zarr")
 
 from napari_unet import UNet, predict_tiled  # noqa: E402
-from napari_unet.data import InputError  # noqa: E402
-from napari_unet.distributed import (  # noqa: E402
+from napari_unet.io.distributed import (  # noqa: E402
     compute,
     normalization_stats,
     predict_dask,
     predict_zarr,
 )
-from napari_unet.io import open_zarr  # noqa: E402
+from napari_unet.io.images import open_zarr  # noqa: E402
+from napari_unet.unet.data import InputError  # noqa: E402
 
 
 def _model(depth: int = 3, padding: str = "valid", in_channels: int = 1, k: int = 3) -> UNet:

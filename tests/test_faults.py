@@ -246,7 +246,7 @@ def test_cancel_mid_prediction_ends_cleanly(setup, qtbot, errors) -> None:
 def test_nan_loss_in_the_widget_restores_the_weights(setup, qtbot, errors, monkeypatch) -> None:
     """The loss becomes NaN at step 3 (as with a far too high learning rate): training
     stops with a message naming the fix, and the weights are those before training."""
-    import napari_unet.training as training
+    import napari_unet.unet.training as training
 
     viewer, widget = setup
     real_energy = training.energy
@@ -309,9 +309,9 @@ def test_failed_save_in_the_widget_keeps_the_previous_file(
 
 # ---------------------------------------------------------------------------- core
 def test_nan_loss_message_names_the_weights_it_restored(monkeypatch) -> None:
-    import napari_unet.training as training
+    import napari_unet.unet.training as training
     from napari_unet import TrainConfig, fit, prepare_sample
-    from napari_unet.training import TrainingDiverged
+    from napari_unet.unet.training import TrainingDiverged
 
     real_energy = training.energy
     calls = {"n": 0}
@@ -343,7 +343,7 @@ def work(tmp_path, model_path) -> Path:
 
 
 def test_cli_interrupted_training_saves_the_steps_made(work, capsys, monkeypatch) -> None:
-    import napari_unet.training as training
+    import napari_unet.unet.training as training
 
     real_train = training.train
 

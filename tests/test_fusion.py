@@ -9,7 +9,7 @@ import torch
 import torch.nn.functional as F
 
 from napari_unet import UNet
-from napari_unet.fusion import (
+from napari_unet.runtime.fusion import (
     ConvReLU,
     fold_batch_norm,
     fuse_conv_relu,

@@ -9,8 +9,7 @@ import numpy as np
 import pytest
 import tifffile
 
-from napari_unet.data import InputError
-from napari_unet.io import (
+from napari_unet.io.images import (
     check_output,
     create_zarr_array,
     expand_paths,
@@ -23,6 +22,7 @@ from napari_unet.io import (
     write_image,
     write_labels,
 )
+from napari_unet.unet.data import InputError
 
 zarr = pytest.importorskip("zarr")
 
@@ -234,7 +234,7 @@ def test_create_zarr_array_writes_ome_ngff_04(tmp_path):
 def test_napari_reader_opens_results_lazily(tmp_path):
     import dask.array as da
 
-    from napari_unet.io import napari_get_reader
+    from napari_unet.io.images import napari_get_reader
 
     labels = create_zarr_array(
         tmp_path / "a_labels.ome.zarr", shape=(40, 50), dtype=np.uint8, chunks=(16, 16),

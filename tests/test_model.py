@@ -61,7 +61,7 @@ def test_he_initialisation_std():
 
 
 def test_skip_crop_is_centred():
-    from napari_unet.model import center_crop
+    from napari_unet.unet.model import center_crop
 
     x = torch.arange(36.0).reshape(1, 1, 6, 6)
     assert torch.equal(center_crop(x, (2, 2)), x[..., 2:4, 2:4])

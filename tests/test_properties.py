@@ -7,9 +7,9 @@ from hypothesis import strategies as st
 from hypothesis.extra.numpy import arrays
 
 from napari_unet import UNet, predict_tiled, weight_map
-from napari_unet.data import class_to_label, labels_to_target
-from napari_unet.tiling import mirror_indices, predict_single_tile
-from napari_unet.weight_maps import class_balance_weights
+from napari_unet.unet.data import class_to_label, labels_to_target
+from napari_unet.unet.tiling import mirror_indices, predict_single_tile
+from napari_unet.unet.weight_maps import class_balance_weights
 
 torch.manual_seed(0)
 _MODEL = UNet(depth=2, base_channels=2, n_classes=2).eval()

@@ -5,7 +5,7 @@ import torch
 import torch.nn.functional as F
 
 from napari_unet import energy, pixel_loss, pixel_softmax
-from napari_unet.data import IGNORE_INDEX
+from napari_unet.unet.data import IGNORE_INDEX
 
 
 def test_softmax_hand_worked_2x2():

@@ -8,8 +8,8 @@ import numpy as np
 import pytest
 
 from napari_unet import UNet, prepare_sample
-from napari_unet.data import IGNORE_INDEX
-from napari_unet.training import TileSampler, training_tile_sizes
+from napari_unet.unet.data import IGNORE_INDEX
+from napari_unet.unet.training import TileSampler, training_tile_sizes
 
 
 def _blocks(h: int, w: int, size: int = 3) -> np.ndarray:
@@ -108,7 +108,7 @@ def test_the_batch_producer_runs_at_the_lowest_priority_and_the_caller_does_not(
     import os
     import threading
 
-    from napari_unet.training import BatchPrefetcher
+    from napari_unet.unet.training import BatchPrefetcher
 
     caller = os.getpriority(os.PRIO_PROCESS, threading.get_native_id())
     if caller >= 19:

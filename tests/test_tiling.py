@@ -3,8 +3,8 @@ import pytest
 import torch
 
 from napari_unet import UNet, predict_tiled
-from napari_unet.data import normalize
-from napari_unet.tiling import count_tiles, mirror_indices, predict_single_tile
+from napari_unet.unet.data import normalize
+from napari_unet.unet.tiling import count_tiles, mirror_indices, predict_single_tile
 
 
 @pytest.fixture(scope="module")

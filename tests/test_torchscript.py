@@ -4,7 +4,7 @@ import pytest
 import torch
 
 from napari_unet import CheckpointError, UNet
-from napari_unet.torchscript import export_torchscript, read_torchscript_info
+from napari_unet.interchange.torchscript import export_torchscript, read_torchscript_info
 
 
 @pytest.fixture(autouse=True)

@@ -3,8 +3,8 @@ import pytest
 import torch
 
 from napari_unet import TrainConfig, UNet, fit, predict_tiled, prepare_sample, train
-from napari_unet.data import InputError
-from napari_unet.training import TrainingDiverged
+from napari_unet.unet.data import InputError
+from napari_unet.unet.training import TrainingDiverged
 
 from .conftest import load_isbi
 

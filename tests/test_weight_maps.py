@@ -10,7 +10,7 @@ import numpy as np
 import pytest
 from scipy import ndimage
 
-from napari_unet.weight_maps import border_distances, class_balance_weights, weight_map
+from napari_unet.unet.weight_maps import border_distances, class_balance_weights, weight_map
 
 DATA = Path(__file__).resolve().parents[1].parent / "shared" / "data"
 

@@ -188,7 +188,7 @@ def test_precise_batch_norm_switch_recomputes_the_statistics(setup, qtbot, monke
     def fail(*_args, **_kwargs):
         raise RuntimeError("no float64 on this device")
 
-    monkeypatch.setattr("napari_unet.training.recompute_batch_norm_statistics", fail)
+    monkeypatch.setattr("napari_unet.unet.training.recompute_batch_norm_statistics", fail)
     widget.train()
     wait_idle(qtbot, widget)
     assert widget.status.value.startswith("trained 3 steps"), widget.status.value
@@ -255,7 +255,7 @@ def test_cancel_stops_a_long_prediction_between_tiles(setup, qtbot) -> None:
 
 
 def test_instances_mode_weight_map_and_instances_layer(make_napari_viewer, qtbot, nuclei) -> None:
-    from napari_unet.weight_maps import weight_map
+    from napari_unet.unet.weight_maps import weight_map
 
     viewer = make_napari_viewer()
     _, widget = viewer.window.add_plugin_dock_widget("napari-unet-explorer", "U-Net")
@@ -334,8 +334,8 @@ def test_stack_rgb_and_multichannel_prediction(make_napari_viewer, qtbot, nuclei
 
 
 def test_activation_inspector_overlays_the_input(setup, qtbot, nuclei) -> None:
-    from napari_unet.activations import capture_activations
-    from napari_unet.data import normalize
+    from napari_unet.unet.activations import capture_activations
+    from napari_unet.unet.data import normalize
 
     viewer, widget = setup
     widget.make_model()

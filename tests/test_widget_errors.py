@@ -76,7 +76,7 @@ def test_bad_annotations_are_refused(setup, errors, labels, message) -> None:
 
 
 def test_only_images_offered_as_image_and_labels_layer_refused(setup) -> None:
-    from napari_unet.data import InputError
+    from napari_unet.unet.data import InputError
     from napari_unet.widgets.inputs import read_image, read_labels
 
     viewer, widget = setup
@@ -147,7 +147,7 @@ def test_bad_model_file_and_protected_save(setup, errors, tmp_path) -> None:
 def test_failure_in_the_worker_is_reported_and_the_widget_stays_usable(
     setup, errors, qtbot, monkeypatch
 ) -> None:
-    import napari_unet.training as training
+    import napari_unet.unet.training as training
 
     viewer, widget = setup
     real_train = training.train

@@ -11,8 +11,8 @@ from pathlib import Path
 
 import numpy as np
 
-from .checkpoint import load_model
-from .model import UNet
+from .io.checkpoint import load_model
+from .unet.model import UNet
 
 
 def _folder() -> Path:

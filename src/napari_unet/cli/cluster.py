@@ -15,7 +15,7 @@ def start_client(args: argparse.Namespace) -> tuple[Any, list[Any]]:
     try:
         from distributed import Client, LocalCluster
     except ImportError as err:
-        from ..data import InputError
+        from ..unet.data import InputError
 
         raise InputError(
             "--scheduler/--workers need dask.distributed: pip install 'napari-unet-explorer[dask]'"
@@ -25,7 +25,7 @@ def start_client(args: argparse.Namespace) -> tuple[Any, list[Any]]:
         status(f"connected to the dask scheduler at {args.scheduler}", args)
         return client, [client]
     if args.workers < 1:
-        from ..data import InputError
+        from ..unet.data import InputError
 
         raise InputError("--workers must be >= 1")
     cluster = LocalCluster(

@@ -32,7 +32,7 @@ def one_line(err: BaseException) -> str:
 
 def file_error(path: Path, err: Exception) -> Exception:
     """Prefix an error message with the file it is about (once)."""
-    from ..data import InputError
+    from ..unet.data import InputError
 
     text = str(err).splitlines()[0] if str(err) else type(err).__name__
     if str(path) in text or path.name in text:

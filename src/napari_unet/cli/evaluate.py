@@ -79,8 +79,8 @@ def add_parser(sub: argparse._SubParsersAction) -> None:
 def cmd_evaluate(args: argparse.Namespace) -> int:
     import numpy as np
 
-    from ..data import InputError
-    from ..io import check_output, expand_paths, read_image, read_labels, stem
+    from ..io.images import check_output, expand_paths, read_image, read_labels, stem
+    from ..unet.data import InputError
 
     if bool(args.predictions) == bool(args.model or args.pretrained):
         raise InputError("give either --predictions or a model (--model/--pretrained) + --images")
@@ -105,7 +105,7 @@ def cmd_evaluate(args: argparse.Namespace) -> int:
         if not args.images:
             raise InputError("--images is needed to evaluate a model")
         model = load_model_arg(args)
-        from ..io import pair_files
+        from ..io.images import pair_files
 
         pairs = pair_files(expand_paths(args.images), gts)
         kind = args.kind
@@ -132,7 +132,7 @@ def cmd_evaluate(args: argparse.Namespace) -> int:
     summary = _mean_scores(rows)
     _print_table(rows, summary)
     if args.json:
-        from ..atomic import atomic_path
+        from ..runtime.atomic import atomic_path
 
         path = Path(args.json)
         text = json.dumps({"kind": kind, "mean": summary, "images": rows}, indent=2)
@@ -151,8 +151,8 @@ def _strip_output_suffix(name: str) -> str:
 
 def _pair_by_stem(preds: Sequence[Path], gts: Sequence[Path]) -> list[tuple[Path, Path]]:
     """Predictions with their ground truth: by name (x_labels.tif <-> x.png), else in order."""
-    from ..data import InputError
-    from ..io import pair_files, stem
+    from ..io.images import pair_files, stem
+    from ..unet.data import InputError
 
     by_stem = {stem(g): g for g in gts}
     keys = [_strip_output_suffix(stem(p)) for p in preds]
@@ -193,7 +193,7 @@ def _scores(pred: Any, gt: Any, kind: str, args: argparse.Namespace) -> dict[str
     import numpy as np
 
     from .. import metrics
-    from ..data import InputError
+    from ..unet.data import InputError
 
     if pred.shape != gt.shape:
         raise ValueError(

@@ -22,7 +22,7 @@ def add_parser(sub: argparse._SubParsersAction) -> None:
 
 
 def cmd_gui(args: argparse.Namespace) -> int:
-    from ..data import InputError
+    from ..unet.data import InputError
 
     for image in args.images:
         if not Path(image).exists():

@@ -42,7 +42,7 @@ def cmd_info(args: argparse.Namespace) -> int:
         return 0
     path = Path(args.model)
     if path.exists():
-        from ..checkpoint import load_model
+        from ..io.checkpoint import load_model
 
         model = load_model(path)
     elif args.model in list_pretrained():
@@ -65,7 +65,7 @@ def cmd_info(args: argparse.Namespace) -> int:
 
 def describe_model(model: Any, path: Path | None = None) -> dict[str, Any]:
     """A JSON-able description of a model: architecture, size arithmetic, classes, history."""
-    from ..tiling import tile_geometry
+    from ..unet.tiling import tile_geometry
 
     cfg = model.config()
     n_params = sum(p.numel() for p in model.parameters())

@@ -12,7 +12,7 @@ from typing import Any
 
 def load_model_arg(args: argparse.Namespace, device: str = "cpu") -> Any:
     """The model of ``--pretrained NAME`` or ``--model FILE``."""
-    from ..checkpoint import load_model
+    from ..io.checkpoint import load_model
 
     if getattr(args, "pretrained", None):
         from ..pretrained import load_pretrained
@@ -26,7 +26,7 @@ def load_model_arg(args: argparse.Namespace, device: str = "cpu") -> Any:
 
 def looks_rgb(image: Any, path: Path) -> bool:
     """An (H, W, 3|4) colour image: a colour PNG / JPEG or an RGB(A) TIFF."""
-    from ..io import PLAIN_SUFFIXES, TIFF_SUFFIXES
+    from ..io.images import PLAIN_SUFFIXES, TIFF_SUFFIXES
 
     if image.ndim != 3 or image.shape[-1] not in (3, 4):
         return False
@@ -47,7 +47,7 @@ def model_input(
     """
     import numpy as np
 
-    from ..data import InputError
+    from ..unet.data import InputError
 
     if channel_axis is not None:
         return image, channel_axis
@@ -76,7 +76,7 @@ def predict_in_memory(
 ) -> Any:
     """``predict_tiled`` with the inference options of the command line
     (:func:`.parser.add_inference`): labels, and p_k(x) if ``probabilities``."""
-    from ..tiling import predict_tiled
+    from ..unet.tiling import predict_tiled
 
     return predict_tiled(
         model,

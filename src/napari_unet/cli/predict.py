@@ -99,8 +99,8 @@ def add_parser(sub: argparse._SubParsersAction) -> None:
 def cmd_predict(args: argparse.Namespace) -> int:
     import numpy as np
 
-    from ..data import InputError
-    from ..io import check_output, expand_paths, is_zarr, read_image
+    from ..io.images import check_output, expand_paths, is_zarr, read_image
+    from ..unet.data import InputError
     from .cluster import start_client
 
     model = load_model_arg(args)
@@ -162,8 +162,8 @@ def _output_paths(
     inputs: Sequence[Path], out: Path, args: argparse.Namespace
 ) -> list[dict[str, Path]]:
     """For each input: the files to write (``labels``, ...) and the ``input`` itself."""
-    from ..data import InputError
-    from ..io import is_zarr, open_zarr, stem
+    from ..io.images import is_zarr, open_zarr, stem
+    from ..unet.data import InputError
 
     plans: list[dict[str, Path]] = []
     seen: dict[Path, Path] = {}
@@ -210,13 +210,13 @@ def _predict_file(
     """Predict an in-memory image (tiled, or as dask chunks on ``client``) and write it."""
     import numpy as np
 
-    from ..io import write_image, write_labels
+    from ..io.images import write_image, write_labels
 
     path = plan["input"]
     img, axis = model_input(image, path, model.in_channels, args.channel_axis)
     need_probs = "probabilities" in plan or "instances" in plan
     if client is not None:
-        from ..distributed import compute, predict_dask
+        from ..io.distributed import compute, predict_dask
 
         pred = predict_dask(
             model,
@@ -276,8 +276,8 @@ def _predict_zarr_file(
     client: Any,
 ) -> None:
     """Predict a zarr / OME-Zarr volume lazily, chunk by chunk, into zarr outputs."""
-    from ..distributed import predict_zarr
-    from ..io import open_zarr
+    from ..io.distributed import predict_zarr
+    from ..io.images import open_zarr
 
     path = plan["input"]
     predict_zarr(

@@ -23,7 +23,7 @@ Pair = tuple[Path, Any, Any]
 
 
 def add_parser(sub: argparse._SubParsersAction) -> None:
-    from ..presets import DEFAULT_PRESET, PRESET_DESCRIPTIONS, PRESETS
+    from ..unet.presets import DEFAULT_PRESET, PRESET_DESCRIPTIONS, PRESETS
 
     p = new_command(
         sub,
@@ -143,9 +143,9 @@ def add_parser(sub: argparse._SubParsersAction) -> None:
 
 
 def cmd_train(args: argparse.Namespace) -> int:
-    from ..data import InputError
-    from ..io import check_output, expand_paths, pair_files
-    from ..training import TrainConfig
+    from ..io.images import check_output, expand_paths, pair_files
+    from ..unet.data import InputError
+    from ..unet.training import TrainConfig
 
     images = expand_paths(args.images, what="image")
     labels = expand_paths(args.labels, what="label")
@@ -246,8 +246,8 @@ def _read_pairs(pairs: list[tuple[Path, Path]], channel_axis: int | None) -> lis
     """Every image and its labels, read and checked to have the same spatial shape."""
     import numpy as np
 
-    from ..data import InputError
-    from ..io import read_image, read_labels
+    from ..io.images import read_image, read_labels
+    from ..unet.data import InputError
 
     raw: list[Pair] = []
     for image_path, label_path in pairs:
@@ -282,7 +282,7 @@ def _dense_classes(raw: list[Pair]) -> tuple[list[Any], list[Pair]]:
     """Dense labels: the distinct values (in increasing order) and labels mapped to 1..K."""
     import numpy as np
 
-    from ..data import InputError
+    from ..unet.data import InputError
 
     label_values = sorted(set().union(*(np.unique(lab).tolist() for _, _, lab in raw)))
     if len(label_values) < 2:
@@ -297,7 +297,7 @@ def _count_classes(raw: list[Pair], label_mode: str) -> int:
     """The number of classes the labels hold; refuses masks mistaken for scribbles."""
     import numpy as np
 
-    from ..data import InputError, classes_in
+    from ..unet.data import InputError, classes_in
 
     if label_mode == "instances":
         return 2
@@ -315,7 +315,7 @@ def _count_classes(raw: list[Pair], label_mode: str) -> int:
 
 def _build_model(args: argparse.Namespace, raw: list[Pair], n_classes: int) -> Any:
     """The model to fine-tune (--from / --pretrained) or a new one of --preset."""
-    from ..data import InputError
+    from ..unet.data import InputError
 
     colour = [looks_rgb(img, p) and args.channel_axis is None for p, img, _ in raw]
     if args.from_model or args.pretrained:
@@ -331,7 +331,7 @@ def _build_model(args: argparse.Namespace, raw: list[Pair], n_classes: int) -> A
             )
             model.replace_head(n_classes)
     else:
-        from ..presets import DEFAULT_PRESET, build_model
+        from ..unet.presets import DEFAULT_PRESET, build_model
 
         if args.channel_axis is not None:
             in_channels = int(raw[0][1].shape[args.channel_axis])
@@ -352,7 +352,7 @@ def _build_model(args: argparse.Namespace, raw: list[Pair], n_classes: int) -> A
 
 def _record_classes(model: Any, label_values: list[Any] | None, names: list[str] | None) -> None:
     """Store the label values (dense labels) and class names; train() records the rest."""
-    from ..data import InputError
+    from ..unet.data import InputError
 
     if label_values is not None:
         model.metadata["label_values"] = [int(v) for v in label_values]
@@ -371,7 +371,7 @@ def _samples(model: Any, raw: list[Pair], mode: str, args: argparse.Namespace) -
     """Training samples, one per annotated image plane."""
     import numpy as np
 
-    from ..data import InputError, prepare_sample
+    from ..unet.data import InputError, prepare_sample
 
     samples = []
     for path, image, lab in raw:
@@ -414,8 +414,8 @@ def _run_training(
     model: Any, samples: list[Any], config: Any, out: Path, args: argparse.Namespace
 ) -> int:
     """Train with a progress bar and save to ``out``; Ctrl-C saves what was trained so far."""
-    from ..checkpoint import save_model
-    from ..training import train
+    from ..io.checkpoint import save_model
+    from ..unet.training import train
 
     bar = ProgressBar("train", enabled=not args.quiet)
     last = None

@@ -1,6 +1,6 @@
 """Turn the layers the user picked into arrays, checking everything a user can get wrong.
 
-Every check raises :class:`napari_unet.data.InputError` with a message meant for the user;
+Every check raises :class:`napari_unet.unet.data.InputError` with a message meant for the user;
 the widget shows it as a napari notification and changes nothing. No Qt, no torch.
 """
 
@@ -12,7 +12,7 @@ from typing import Any
 import numpy as np
 from napari.layers import Image, Labels, Layer
 
-from ..data import InputError
+from ..unet.data import InputError
 from .options import MAX_SCRIBBLE_CLASSES, detect_label_mode
 
 
@@ -62,8 +62,8 @@ class LabelsInput:
 def user_errors() -> tuple[type[BaseException], ...]:
     """The exceptions whose message is meant for the user (shown without a traceback):
     bad input, an unreadable model file, a training run that diverged. Imports torch."""
-    from ..checkpoint import CheckpointError
-    from ..training import TrainingDiverged
+    from ..io.checkpoint import CheckpointError
+    from ..unet.training import TrainingDiverged
 
     return (InputError, CheckpointError, TrainingDiverged)
 

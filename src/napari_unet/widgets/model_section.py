@@ -10,8 +10,8 @@ from typing import Any
 from magicgui.widgets import ComboBox, FileEdit, PushButton
 from qtpy.QtWidgets import QFileDialog, QWidget
 
-from ..data import InputError
-from ..presets import DEFAULT_PRESET
+from ..unet.data import InputError
+from ..unet.presets import DEFAULT_PRESET
 from .form import Section, TextLabel, row
 from .options import (
     FROM_FILE,
@@ -93,13 +93,13 @@ class ModelSection(Section):
         many input channels and classes, a bundled model, or the chosen file."""
         source = self.model_source.value
         if source == NEW_MODEL:
-            from ..presets import build_model
+            from ..unet.presets import build_model
 
             model = build_model(self.preset.value, in_channels, n_classes)
             model.metadata["source"] = f"new {self.preset.value} U-Net"
             return model
         if source == FROM_FILE:
-            from ..checkpoint import load_model
+            from ..io.checkpoint import load_model
 
             path = self.model_file.value
             if not path or not Path(path).is_file():
@@ -150,7 +150,7 @@ def write_model_file(path: str | Path, model: Any) -> Path:
     """Save ``model`` to ``path`` (".pt" added if missing). Never replaces a file that is not
     one of our model files (an image, labels...): raises InputError instead, as it does when
     the file cannot be written."""
-    from ..checkpoint import CheckpointError, read_checkpoint, save_model
+    from ..io.checkpoint import CheckpointError, read_checkpoint, save_model
 
     path = Path(path)
     if path.suffix != ".pt":

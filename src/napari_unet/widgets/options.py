@@ -9,11 +9,11 @@ from typing import Any
 
 import numpy as np
 
-from ..presets import PRESETS
+from ..unet.presets import PRESETS
 
 
 def preset_label(name: str) -> str:
-    """'tiny (depth 3, base 8, batch norm)': a preset of :mod:`napari_unet.presets`."""
+    """'tiny (depth 3, base 8, batch norm)': a preset of :mod:`napari_unet.unet.presets`."""
     cfg = PRESETS[name]
     bn = ", batch norm" if cfg.get("batch_norm") else ""
     return f"{name} (depth {cfg['depth']}, base {cfg['base_channels']}{bn})"

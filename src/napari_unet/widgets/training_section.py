@@ -106,8 +106,8 @@ class TrainingSection(Section):
 
     # ------------------------------------------------------------------ settings
     def config(self) -> Any:
-        """The :class:`napari_unet.training.TrainConfig` of these settings (not validated)."""
-        from ..training import TrainConfig
+        """The :class:`napari_unet.unet.training.TrainConfig` of these settings (not validated)."""
+        from ..unet.training import TrainConfig
 
         return TrainConfig(
             steps=int(self.steps.value),
@@ -155,7 +155,7 @@ class TrainingSection(Section):
         self.progress_bar.value = min(done, self.progress_bar.max)
 
     def show_step(self, event: Any) -> None:
-        """One training step done (a :class:`napari_unet.training.Progress`)."""
+        """One training step done (a :class:`napari_unet.unet.training.Progress`)."""
         self.loss_plot.add(event.step, event.loss)
         self.advance(event.step)
         eta = event.eta

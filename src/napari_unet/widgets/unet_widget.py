@@ -19,7 +19,7 @@ import numpy as np
 from napari.utils.notifications import show_error, show_info
 from qtpy.QtWidgets import QVBoxLayout, QWidget
 
-from ..data import InputError
+from ..unet.data import InputError
 from . import layers as L
 from .data_section import DataSection
 from .inputs import (
@@ -89,8 +89,8 @@ class UNetWidget(QWidget):
 
     def __init__(self, napari_viewer: napari.viewer.Viewer) -> None:
         super().__init__()
-        from ..devices import available_devices
         from ..pretrained import list_pretrained
+        from ..runtime.devices import available_devices
 
         self.viewer = napari_viewer
         #: the current model (a :class:`napari_unet.UNet`), or None until one is made/loaded
@@ -184,7 +184,7 @@ class UNetWidget(QWidget):
             check_trainable_size(model, image)
             config = self.training_section.config()
             config.validate()
-            from ..devices import resolve_device
+            from ..runtime.devices import resolve_device
 
             resolve_device(config.device)
             planes = [
@@ -239,7 +239,7 @@ class UNetWidget(QWidget):
         try:
             image = self._image_for_model()
             labels = self.data_section.labels_for_loss(image)
-            from ..devices import resolve_device
+            from ..runtime.devices import resolve_device
 
             resolve_device(self.device.value)
         except refused() as err:
@@ -346,7 +346,7 @@ class UNetWidget(QWidget):
 
     # ============================================================== what the jobs report
     def _on_event(self, event: Any) -> None:
-        from ..training import Progress
+        from ..unet.training import Progress
 
         job = self._job
         if isinstance(event, Progress):

@@ -18,7 +18,7 @@ from typing import Any
 
 import numpy as np
 
-from ..data import IGNORE_INDEX
+from ..unet.data import IGNORE_INDEX
 
 Index = tuple[int, ...]
 Region = tuple[int, int, int, int]  # y0, y1, x0, x1 within a plane
@@ -147,7 +147,7 @@ def _prepare(
     ann: AnnotationSettings,
     name: str,
 ) -> Any:
-    from ..data import prepare_sample
+    from ..unet.data import prepare_sample
 
     return prepare_sample(
         plane,
@@ -181,7 +181,7 @@ def _predict_plane(
     cancel: threading.Event | None = None,
 ) -> Any:
     """predict_tiled on a normalised plane; with ``cancel``, stops between two tiles."""
-    from ..tiling import predict_tiled
+    from ..unet.tiling import predict_tiled
 
     def check(_done: int, _total: int) -> None:
         if cancel is not None and cancel.is_set():
@@ -203,7 +203,7 @@ def _loss_map(logits: np.ndarray, sample: Any) -> np.ndarray:
     """-w(x) log p_{l(x)}(x) on annotated pixels, 0 elsewhere (softmax_energy.pixel_loss)."""
     import torch
 
-    from ..softmax_energy import pixel_loss
+    from ..unet.softmax_energy import pixel_loss
 
     with torch.inference_mode():
         loss = pixel_loss(
@@ -241,8 +241,8 @@ def train_job(
     and a live :class:`PlaneResult` every ``refresh_seconds`` (at most ~20 % of the time is
     spent on refreshes) and after the last step.
     """
-    from ..data import normalize
-    from ..training import train
+    from ..unet.data import normalize
+    from ..unet.training import train
 
     t0 = time.perf_counter()
     if model.n_classes != n_classes:
@@ -267,7 +267,7 @@ def train_job(
             return JobDone("train", cancelled=True, seconds=time.perf_counter() - t0)
     yield WeightsReady([p.index for p in planes], [_shown_weight(s) for s in samples])
     by_index = {p.index: s for p, s in zip(planes, samples, strict=True)}
-    from ..devices import resolve_device, resolve_precision
+    from ..runtime.devices import resolve_device, resolve_precision
 
     # the live preview runs in the training's arithmetic (bf16 where native: ~2.5x faster
     # refreshes, 99.8 % of labels as in fp32); Predict stays fp32
@@ -341,8 +341,8 @@ def predict_job(
     """Overlap-tile prediction plane by plane: a_k(x), p_k(x), labels, instances, and where
     the plane is annotated, w(x) and the per-pixel loss of the current model. ``tta``:
     average a_k(x) over the 8 flips/quarter turns of each plane."""
-    from ..data import InputError, normalize
     from ..instances import instances_from_prediction
+    from ..unet.data import InputError, normalize
 
     t0 = time.perf_counter()
     norm = model.metadata.get("normalization")
@@ -383,8 +383,8 @@ def activations_job(
 ) -> ActivationResult:
     """Capture one level's channels for a region of a plane (the plane is normalised whole,
     then cropped, so the colours match the prediction)."""
-    from ..activations import capture_activations
-    from ..data import normalize
+    from ..unet.activations import capture_activations
+    from ..unet.data import normalize
 
     normalized = normalize(plane, model.metadata.get("normalization"))
     acts = capture_activations(

@@ -5,7 +5,7 @@ only: nothing is downloaded, no file in it is executed, weights are read with
 ``torch.load(weights_only=True)``. It is accepted when
 
 - it describes a model (any format version ``bioimageio.spec`` can convert to 0.5),
-- its ``pytorch_state_dict`` architecture is ``napari_unet.model.UNet`` (library form),
+- its ``pytorch_state_dict`` architecture is ``napari_unet.unet.model.UNet`` (library form),
   or the ``UNet`` of a package napari-unet exported (file form, marked in its config; the
   bundled source is *not* run: the network is built from this package's own code),
 - its kwargs are ``UNet`` arguments and the weights fit that network strictly,
@@ -14,7 +14,7 @@ only: nothing is downloaded, no file in it is executed, weights are read with
   postprocessing is none or ``softmax`` over the channels,
 - its own test input gives its test output (within the package's tolerance).
 
-Anything else raises :class:`~napari_unet.bioimageio.PackageError` saying why.
+Anything else raises :class:`~napari_unet.interchange.bioimageio.PackageError` saying why.
 """
 
 from __future__ import annotations
@@ -34,6 +34,7 @@ from typing import Any
 import numpy as np
 import torch
 
+from ..unet.model import UNet
 from .bioimageio import (
     ARCHITECTURE_CALLABLE,
     ARCHITECTURE_ID,
@@ -45,7 +46,6 @@ from .bioimageio import (
     require_spec,
     run_model,
 )
-from .model import UNet
 
 #: Largest single file read from a package, and largest total unpacked size of a zip.
 MAX_FILE_BYTES = 2 * 1024**3
@@ -402,8 +402,8 @@ def import_bioimageio(
     channel names the class names; a package napari-unet exported also restores the rest of
     its metadata (label mode, training history). With ``check_test_outputs`` the package's
     own test input must reproduce its test output. Raises
-    :class:`~napari_unet.bioimageio.PackageError` (a :class:`CheckpointError`) with the
-    reason for anything else, and :class:`~napari_unet.bioimageio.BioimageioNotInstalled`
+    :class:`~napari_unet.interchange.bioimageio.PackageError` (a :class:`CheckpointError`) with the
+    reason for anything else, and :class:`~.bioimageio.BioimageioNotInstalled`
     without the ``bioimageio`` extra.
     """
     path = Path(path)

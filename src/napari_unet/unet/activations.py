@@ -12,8 +12,8 @@ from dataclasses import dataclass
 import numpy as np
 import torch
 
+from ..runtime.devices import inference_context, resolve_device
 from .data import as_channels_first, normalize
-from .devices import inference_context, resolve_device
 from .model import UNet
 from .tiling import context, mirror_indices
 

@@ -3,11 +3,11 @@
 How the result stays exact (paper, figure 2: overlap-tile):
 
 - Output chunks start on the model's 2**depth grid (chunk sides are multiples of 2**depth),
-  so every tile inside a chunk starts where :func:`~napari_unet.tiling.predict_tiled`'s
+  so every tile inside a chunk starts where :func:`~napari_unet.unet.tiling.predict_tiled`'s
   tiles could start, and every max-pool sees the same pixel pairs as in one big tile.
 - Each output chunk is computed from an input window of the chunk plus the model's
   context (the halo) on every side, cut from the *whole* image with
-  :func:`~napari_unet.tiling.mirror_indices`: context beyond the image border is mirrored
+  :func:`~napari_unet.unet.tiling.mirror_indices`: context beyond the image border is mirrored
   exactly as the in-memory prediction mirrors it, and context inside the image comes from
   the neighbouring chunks. (dask's own ``map_overlap`` boundaries are not this mirror and
   would need chunks wider than the halo, so the graph is built here: one task per output
@@ -37,7 +37,7 @@ from typing import Any
 
 import numpy as np
 
-from .data import InputError, as_channels_first
+from ..unet.data import InputError, as_channels_first
 
 DEFAULT_CHUNK = 1024  # output chunk side when the input has no chunks of its own
 MAX_SAMPLES = 2**22  # pixels per channel used to compute normalisation percentiles
@@ -82,7 +82,7 @@ def normalization_stats(
     max_samples: int = MAX_SAMPLES,
 ) -> np.ndarray | None:
     """Percentile statistics (p_low, p_high) of a (..., C, H, W) array, as in
-    :func:`napari_unet.data.normalize`.
+    :func:`napari_unet.unet.data.normalize`.
 
     Returns an array (..., C, 2) (``per_plane``) or (C, 2), or None when the recipe is
     ``{"method": "none"}``. Exact (the same numbers as the in-memory ``normalize``) when
@@ -91,7 +91,7 @@ def normalization_stats(
     """
     import dask.array as da
 
-    from .data import DEFAULT_NORMALIZATION
+    from ..unet.data import DEFAULT_NORMALIZATION
 
     norm = normalization or DEFAULT_NORMALIZATION
     method = norm.get("method", "percentile")
@@ -177,7 +177,7 @@ def _predict_block(
     """
     import torch
 
-    from .devices import autocast_dtype, resolve_device
+    from ..runtime.devices import autocast_dtype, resolve_device
 
     threads = torch_threads if torch_threads is not None else (1 if _in_worker() else None)
     if threads and torch.get_num_threads() != threads:
@@ -246,7 +246,7 @@ def model_node(model: Any, client: Any = None) -> Any:
     ``client.scatter`` when a distributed client is active, else a single delayed key."""
     import dask
 
-    from .fusion import inference_copy
+    from ..runtime.fusion import inference_copy
 
     ship = inference_copy(model).cpu()
     ship.requires_grad_(False)
@@ -277,7 +277,7 @@ def predict_dask(
     """Overlap-tile prediction of a (large) image as lazy dask arrays, chunk by chunk.
 
     image: a dask or numpy array (..., H, W), with ``channel_axis`` naming its channel
-        axis if it has one (as :func:`~napari_unet.tiling.predict_tiled`).
+        axis if it has one (as :func:`~napari_unet.unet.tiling.predict_tiled`).
     chunk_size: output chunk side (per spatial axis), rounded up to a multiple of
         2**depth; defaults to the input's chunk side (or 1024).
     stats: normalisation statistics: ``"plane"`` (percentiles per plane, as
@@ -297,7 +297,7 @@ def predict_dask(
     from dask.base import tokenize
     from dask.highlevelgraph import HighLevelGraph
 
-    from .tiling import default_tile_size, mirror_indices, tile_geometry
+    from ..unet.tiling import default_tile_size, mirror_indices, tile_geometry
 
     x = as_channels_first(da.asarray(image), channel_axis, model.in_channels)
     lead = x.shape[:-3]
@@ -410,7 +410,7 @@ def predict_dask(
         dtype = np.uint16
     else:
         dtype = np.int64
-    from .tiling import softmax_numpy
+    from ..unet.tiling import softmax_numpy
 
     lut = values.astype(dtype)
     labels = logits.map_blocks(partial(_labels_block, lut=lut), drop_axis=0, dtype=dtype)
@@ -513,7 +513,7 @@ def predict_zarr(
     """
     import dask.array as da
 
-    from .io import check_output, default_axes, open_zarr, remove_store
+    from .images import check_output, default_axes, open_zarr, remove_store
 
     src = open_zarr(source)
     if channel_axis is None:
@@ -575,7 +575,7 @@ def _create(
     inputs: list[Path],
     attrs: dict[str, Any],
 ) -> Any:
-    from .io import create_zarr_array
+    from .images import create_zarr_array
 
     return create_zarr_array(
         path,

@@ -27,7 +27,14 @@ from typing import Any
 import numpy as np
 import torch
 
-from .allocator import keep_freed_memory
+from ..runtime.allocator import keep_freed_memory
+from ..runtime.devices import (
+    PRECISIONS,
+    autocast_dtype,
+    resolve_device,
+    resolve_precision,
+    training_memory_format,
+)
 from .augment import (
     flip_rotate,
     intensity_jitter,
@@ -37,13 +44,6 @@ from .augment import (
 )
 from .batch_norm_statistics import batch_norm_layers, recompute_batch_norm_statistics
 from .data import IGNORE_INDEX, InputError, TrainingSample, check_classes
-from .devices import (
-    PRECISIONS,
-    autocast_dtype,
-    resolve_device,
-    resolve_precision,
-    training_memory_format,
-)
 from .model import UNet
 from .softmax_energy import energy
 from .tiling import mirror_indices

@@ -16,7 +16,7 @@ from typing import Any
 
 import numpy as np
 
-from .model import UNet
+from ..unet.model import UNet
 
 #: Class colours of the cover (class k + 1 gets PALETTE[k % len]).
 PALETTE = np.array(
@@ -99,7 +99,7 @@ def _training_text(net: UNet, training_data: str | None) -> str:
     if source:
         lines.append(f"Started from: `{source}`.")
     if source.startswith("bundled:"):
-        from .pretrained import model_card
+        from ..pretrained import model_card
 
         card = ""
         with contextlib.suppress(Exception):
@@ -178,7 +178,7 @@ def readme_text(
     arch_text = (
         "`unet.py` in this package (needs only PyTorch)"
         if architecture == "file"
-        else "`napari_unet.model.UNet` (needs `pip install napari-unet-explorer`)"
+        else "`napari_unet.unet.model.UNet` (needs `pip install napari-unet-explorer`)"
     )
     return f"""# {name}
 
@@ -231,7 +231,7 @@ The cover shows the test input next to the predicted classes (colours mixed by p
 ## How to use
 
 - napari: napari-unet-explorer imports this package (zip or folder); or in Python
-  `napari_unet.bioimageio.import_bioimageio("package.zip")`.
+  `napari_unet.interchange.bioimageio.import_bioimageio("package.zip")`.
 - bioimageio.core, ilastik, deepImageJ: load the package as any bioimage.io model
   (deepImageJ uses the TorchScript weights).
 

@@ -30,9 +30,9 @@ from typing import Any
 
 import torch
 
-from .atomic import atomic_path
-from .checkpoint import CheckpointError
-from .model import UNet
+from ..io.checkpoint import CheckpointError
+from ..runtime.atomic import atomic_path
+from ..unet.model import UNet
 
 #: Name of the JSON description stored inside the TorchScript file (``_extra_files``).
 INFO_FILE = "napari_unet.json"

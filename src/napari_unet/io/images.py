@@ -3,7 +3,7 @@
 - TIFF through tifffile, PNG / JPEG through imageio, zarr / OME-Zarr through zarr (read
   lazily as dask arrays: level 0 of an OME-Zarr multiscale image).
 - Every failure a user can cause (missing file, unreadable or truncated file, unsupported
-  format, labels that are not whole numbers) raises :class:`~napari_unet.data.InputError`
+  format, labels that are not whole numbers) raises :class:`~napari_unet.unet.data.InputError`
   with one line naming the file.
 - Writers never replace an existing file unless asked (``overwrite=True``) and write
   atomically (temporary name, then rename), so a failure leaves no half-written file.
@@ -28,8 +28,8 @@ from typing import Any
 
 import numpy as np
 
-from .atomic import atomic_path
-from .data import InputError
+from ..runtime.atomic import atomic_path
+from ..unet.data import InputError
 
 TIFF_SUFFIXES = (".tif", ".tiff")
 PLAIN_SUFFIXES = (".png", ".jpg", ".jpeg")

@@ -17,10 +17,10 @@ from dataclasses import dataclass
 import numpy as np
 import torch
 
-from .allocator import keep_freed_memory
+from ..runtime.allocator import keep_freed_memory
+from ..runtime.devices import inference_context, resolve_device
+from ..runtime.fusion import inference_copy
 from .data import as_channels_first, labels_from_logits, normalize
-from .devices import inference_context, resolve_device
-from .fusion import inference_copy
 from .model import UNet
 
 

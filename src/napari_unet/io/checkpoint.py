@@ -20,8 +20,8 @@ from typing import Any
 
 import torch
 
-from .atomic import atomic_path
-from .model import UNet
+from ..runtime.atomic import atomic_path
+from ..unet.model import UNet
 
 FORMAT = "napari-unet"
 FORMAT_VERSION = 1

@@ -6,7 +6,7 @@ network as TorchScript, a test input/output pair, sample tensors, a cover image 
 the real prediction and a README with the training data and the paper's citation. Other
 consumers (bioimageio.core, ilastik, deepImageJ) run it without napari; the package is
 validated with ``bioimageio.spec`` before it is written. Importing packages lives in
-:mod:`napari_unet.bioimageio_import`.
+:mod:`napari_unet.interchange.bioimageio_import`.
 
 What the package says, in the paper's notation (Ronneberger et al. 2015):
 
@@ -41,12 +41,12 @@ from typing import Any
 import numpy as np
 import torch
 
-from . import model as model_module
-from .atomic import atomic_path
-from .checkpoint import CheckpointError
-from .data import DEFAULT_NORMALIZATION, InputError, as_channels_first
-from .model import UNet
-from .tiling import mirror_indices
+from ..io.checkpoint import CheckpointError
+from ..runtime.atomic import atomic_path
+from ..unet import model as model_module
+from ..unet.data import DEFAULT_NORMALIZATION, InputError, as_channels_first
+from ..unet.model import UNet
+from ..unet.tiling import mirror_indices
 
 INSTALL_HINT = "pip install 'napari-unet-explorer[bioimageio]'"
 PAPER_CITATION = (
@@ -55,9 +55,10 @@ PAPER_CITATION = (
 )
 PAPER_DOI = "10.1007/978-3-319-24574-4_28"
 #: How an imported package's architecture must be named (library form).
-ARCHITECTURE_IMPORTS = ("napari_unet.model", "napari_unet")
+#: (the first is written; packages exported by 0.1 name napari_unet.model, still accepted)
+ARCHITECTURE_IMPORTS = ("napari_unet.unet.model", "napari_unet.model", "napari_unet")
 ARCHITECTURE_CALLABLE = "UNet"
-ARCHITECTURE_ID = "napari_unet.model.UNet"
+ARCHITECTURE_ID = "napari_unet.unet.model.UNet"
 #: Longest test-input side (pixels) unless the model needs more.
 MAX_TEST_SIDE = 256
 INPUT_ID, AXES = "image", ("batch", "channel", "y", "x")
@@ -127,7 +128,7 @@ def _size_at_most(want: int, rule: tuple[int, int]) -> int:
 # ---------------------------------------------------------------------------- test data
 def default_test_image(model: UNet) -> tuple[np.ndarray, int | None]:
     """The bundled sample image when it fits the model, else a synthetic one: (image, axis)."""
-    sample = Path(inspect.getfile(model_module)).parent / "sample_data" / "image.tif"
+    sample = Path(__file__).resolve().parents[1] / "sample_data" / "image.tif"
     if sample.is_file():
         with contextlib.suppress(Exception):
             import tifffile
@@ -284,7 +285,7 @@ def export_bioimageio(
         >= 0.5.9 consumers) instead of the logits a_k(x) that every consumer can run.
     torchscript: also ship TorchScript weights (for deepImageJ and other non-Python tools).
     architecture: ``"file"`` ships the U-Net source (``unet.py``) so consumers need only
-        PyTorch; ``"library"`` refers to ``napari_unet.model.UNet`` (needs this package).
+        PyTorch; ``"library"`` refers to ``napari_unet.unet.model.UNet`` (needs this package).
 
     The description is validated with bioimageio.spec (offline) before anything is written;
     the target is replaced only with ``overwrite=True`` and only once the new package is
@@ -392,7 +393,7 @@ def describe(
     tolerance: Mapping[str, float],
 ) -> dict[str, Any]:
     """The package's description (rdf.yaml content) as plain data."""
-    from . import __version__
+    from .. import __version__
 
     smallest, step = input_size_rule(net)
     out_id = "probabilities" if probabilities else "logits"
@@ -617,7 +618,8 @@ def import_bioimageio(
     """Load the U-Net of a bioimage.io package (zip file, folder, or its rdf.yaml).
 
     Only packages whose network is a napari-unet U-Net are accepted; anything else raises
-    :class:`PackageError` with the reason. Details: :mod:`napari_unet.bioimageio_import`.
+    :class:`PackageError` with the reason. Details:
+    :mod:`napari_unet.interchange.bioimageio_import`.
     """
     from .bioimageio_import import import_bioimageio as _import
 

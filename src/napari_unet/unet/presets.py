@@ -50,7 +50,7 @@ def preset_config(
 def build_model(
     name: str, in_channels: int = 1, n_classes: int = 2, padding: str = "valid"
 ) -> UNet:
-    """A freshly initialised :class:`~napari_unet.model.UNet` of preset ``name``."""
+    """A freshly initialised :class:`~napari_unet.unet.model.UNet` of preset ``name``."""
     from .model import UNet
 
     model = UNet(**preset_config(name, in_channels, n_classes, padding))
