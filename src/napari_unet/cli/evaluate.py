@@ -10,7 +10,7 @@ from typing import Any
 
 from .errors import file_error
 from .models import label_lut, load_model_arg, model_input, predict_in_memory
-from .parser import (
+from .options import (
     add_common,
     add_inference,
     add_model_source,

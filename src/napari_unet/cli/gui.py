@@ -5,7 +5,7 @@ from __future__ import annotations
 import argparse
 from pathlib import Path
 
-from .parser import add_common, new_command
+from .options import add_common, new_command
 
 
 def add_parser(sub: argparse._SubParsersAction) -> None:

@@ -7,7 +7,7 @@ import json
 from pathlib import Path
 from typing import Any
 
-from .parser import add_common, new_command
+from .options import add_common, new_command
 
 
 def add_parser(sub: argparse._SubParsersAction) -> None:

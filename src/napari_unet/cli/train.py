@@ -8,7 +8,7 @@ from typing import Any
 
 from .errors import EXIT_INTERRUPTED, file_error
 from .models import load_model_arg, looks_rgb, model_input
-from .parser import (
+from .options import (
     add_channel_axis,
     add_common,
     add_device,
