@@ -350,7 +350,7 @@ def _labels(kind: str) -> tuple[np.ndarray, str]:
     if kind == "shape mismatch":
         return labels[:40], "does not match"
     if kind == "huge values as scribbles":
-        return labels.astype(np.uint32) * 2_000_000_000, "use --mode dense"
+        return labels.astype(np.uint32) * 2_000_000_000, "'dense'"
     raise AssertionError(kind)
 
 

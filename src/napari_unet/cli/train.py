@@ -7,7 +7,7 @@ from pathlib import Path
 from typing import Any
 
 from .errors import EXIT_INTERRUPTED, file_error
-from .models import load_model_arg, looks_rgb, model_input
+from .models import looks_rgb, model_input
 from .options import (
     add_channel_axis,
     add_common,
@@ -24,6 +24,7 @@ Pair = tuple[Path, Any, Any]
 
 def add_parser(sub: argparse._SubParsersAction) -> None:
     from ..unet.presets import DEFAULT_PRESET, PRESET_DESCRIPTIONS, PRESETS
+    from ..workflow import LABEL_MODES
 
     p = new_command(
         sub,
@@ -33,7 +34,9 @@ def add_parser(sub: argparse._SubParsersAction) -> None:
         "Images and labels are files, folders or glob patterns (TIFF, PNG, JPEG, zarr / "
         "OME-Zarr); they are paired by file name (images/7.png <-> labels/7.tif) or, failing "
         "that, in sorted order. Stacks (Z, Y, X) with labels of the same shape train on every "
-        "plane.\n\nLabel modes:\n"
+        "plane.\n\nLabel modes (the same as the widget's):\n"
+        "  auto       instance ids if more than 10 distinct values or one above 10, a mask\n"
+        "             if a single value above 10 (0/255), else scribbles\n"
         "  scribbles  0 = not annotated, value c >= 1 = class c (sparse strokes)\n"
         "  instances  0 = background, ids > 0 = cells; trained as background/cell with the\n"
         "             paper's border weight map if --weight-map is given\n"
@@ -45,7 +48,7 @@ def add_parser(sub: argparse._SubParsersAction) -> None:
     add_paths(p, "--labels", "label files/folders/globs", required=True)
     p.add_argument(
         "--mode",
-        choices=("scribbles", "instances", "dense"),
+        choices=LABEL_MODES,
         default="scribbles",
         help="what the label values mean (see above)",
     )
@@ -143,9 +146,10 @@ def add_parser(sub: argparse._SubParsersAction) -> None:
 
 
 def cmd_train(args: argparse.Namespace) -> int:
-    from ..io.images import check_output, expand_paths, pair_files
+    from ..io import check_output, expand_paths, pair_files
     from ..unet.data import InputError
     from ..unet.training import TrainConfig
+    from ..workflow import WeightRecipe, distinct_values, interpret_labels, prepare_training
 
     images = expand_paths(args.images, what="image")
     labels = expand_paths(args.labels, what="label")
@@ -157,8 +161,10 @@ def cmd_train(args: argparse.Namespace) -> int:
     )
     if args.from_model and Path(args.from_model).resolve() == out.resolve():
         status(f"{out} will be replaced by the fine-tuned model (--overwrite)", args)
-    if args.weight_map and args.mode != "instances":
+    if args.weight_map and args.mode not in ("instances", "auto"):
         raise InputError("--weight-map needs --mode instances (it is built from cell ids)")
+    recipe = WeightRecipe(args.weight_map, args.w0, args.sigma, args.class_balance)
+    recipe.validate()
     config = TrainConfig(
         steps=args.steps,
         learning_rate=args.lr,
@@ -177,76 +183,35 @@ def cmd_train(args: argparse.Namespace) -> int:
     config.validate()
 
     raw = _read_pairs(pairs, args.channel_axis)  # a bad file fails before any training
-    label_values = None
-    if args.mode == "dense":
-        label_values, raw = _dense_classes(raw)
-    mode = "instances" if args.mode == "instances" else "scribbles"
-    if args.mode != "dense" and not any(lab.any() for _, _, lab in raw):
-        raise InputError("no annotated pixels in any label file (every label is 0)")
-    n_classes = _count_classes(raw, args.mode)
-    model = _build_model(args, raw, n_classes)
-    _record_classes(model, label_values, args.class_names)
-    samples = _samples(model, raw, mode, args)
-    if args.mode != "scribbles" and not (args.no_augment or args.no_flips):
-        _report_label_offset(raw, args)
-    n_px = sum(s.n_annotated for s in samples)
-    status(
-        f"training a {model.depth}-level U-Net ({model.base_channels} channels at the top, "
-        f"{model.n_classes} classes, {mode}) on {len(samples)} image plane(s), "
-        f"{n_px} annotated pixels",
-        args,
+    plan = interpret_labels(
+        distinct_values(lab for _, _, lab in raw), args.mode, what="the label files"
     )
-    return _run_training(model, samples, config, out, args)
-
-
-def _report_label_offset(raw: list[Pair], args: argparse.Namespace) -> None:
-    """Say so when dense annotations of 2-D images seem to sit a fraction of a pixel off
-    their structures (label_alignment.py): flips cannot follow a fixed offset."""
-    import numpy as np
-
-    from ..label_alignment import estimate_label_offset
-
-    images, masks = [], []
-    for _, image, lab in raw:
-        if len(images) == 8:
-            break  # a few images are enough
-        if np.ndim(lab) != 2:
-            continue  # 2-D images only
-        view = np.asarray(image)
-        if view.ndim == 3:  # channels to the end (a view), averaged after cropping
-            axis = args.channel_axis if args.channel_axis is not None else -1
-            view = np.moveaxis(view, axis, -1)
-        if view.shape[:2] != np.shape(lab):
-            continue
-        y0, x0 = (max((n - 512) // 2, 0) for n in view.shape[:2])
-        crop = (slice(y0, y0 + 512), slice(x0, x0 + 512))
-        grey = np.asarray(view[crop], np.float64)
-        if grey.ndim == 3:
-            grey = grey.mean(axis=-1)
-        # dense labels are mapped to 1..K by now: class 1 (the lowest value) is background
-        foreground = np.asarray(lab)[crop] > (1 if args.mode == "dense" else 0)
-        if foreground.any() and not foreground.all():
-            images.append(grey)
-            masks.append(foreground)
-    try:
-        dy, dx = estimate_label_offset(images, masks)
-    except ValueError:
-        return  # flat images or no usable plane: nothing to say
-    if max(abs(dy), abs(dx)) >= 0.25:
-        status(
-            f"note: the annotations may sit {dy:+.2f} px (y) and {dx:+.2f} px (x) off the "
-            f"structures in the images (measured on {len(images)} image(s)). Training with "
-            "flips cannot follow a fixed offset; if the labels were made on another grid, "
-            "see napari_unet.label_alignment and docs/accuracy.md",
-            args,
+    if args.weight_map and plan.mode != "instances":
+        raise InputError(
+            f"--weight-map needs instance labels (cell ids), but the labels read as "
+            f"{plan.mode}: pass --mode instances"
         )
+    model = _open_model(args, raw)
+    planes = _annotated_planes(model, raw, args)
+    prepared = prepare_training(
+        model,
+        planes,
+        plan,
+        recipe,
+        class_names=args.class_names,
+        flips=not (args.no_augment or args.no_flips),
+    )
+    for notice in prepared.notices:
+        status(notice, args)
+    status(prepared.describe(), args)
+    return _run_training(model, prepared.samples, config, out, args)
 
 
 def _read_pairs(pairs: list[tuple[Path, Path]], channel_axis: int | None) -> list[Pair]:
     """Every image and its labels, read and checked to have the same spatial shape."""
     import numpy as np
 
-    from ..io.images import read_image, read_labels
+    from ..io import read_image, read_labels
     from ..unet.data import InputError
 
     raw: list[Pair] = []
@@ -278,136 +243,39 @@ def _read_pairs(pairs: list[tuple[Path, Path]], channel_axis: int | None) -> lis
     return raw
 
 
-def _dense_classes(raw: list[Pair]) -> tuple[list[Any], list[Pair]]:
-    """Dense labels: the distinct values (in increasing order) and labels mapped to 1..K."""
-    import numpy as np
-
-    from ..unet.data import InputError
-
-    label_values = sorted(set().union(*(np.unique(lab).tolist() for _, _, lab in raw)))
-    if len(label_values) < 2:
-        raise InputError(
-            f"dense labels need at least two values, found only {label_values} in all files"
-        )
-    lut = {v: i + 1 for i, v in enumerate(label_values)}
-    return label_values, [(p, img, _map_values(lab, lut)) for p, img, lab in raw]
-
-
-def _count_classes(raw: list[Pair], label_mode: str) -> int:
-    """The number of classes the labels hold; refuses masks mistaken for scribbles."""
-    import numpy as np
-
-    from ..unet.data import InputError, classes_in
-
-    if label_mode == "instances":
-        return 2
-    n_classes = max(classes_in(lab, "scribbles") for _, _, lab in raw)
-    if label_mode == "scribbles":
-        used = set().union(*(np.unique(lab).tolist() for _, _, lab in raw)) - {0}
-        if n_classes > 8 and len(used) <= n_classes // 2:
-            raise InputError(
-                f"the labels use values {sorted(used)[:6]}: in scribbles mode value c is class "
-                f"c, which would make {n_classes} classes; for masks such as 0/255 use "
-                "--mode dense, for cell ids --mode instances"
-            )
-    return n_classes
-
-
-def _build_model(args: argparse.Namespace, raw: list[Pair], n_classes: int) -> Any:
+def _open_model(args: argparse.Namespace, raw: list[Pair]) -> Any:
     """The model to fine-tune (--from / --pretrained) or a new one of --preset."""
     from ..unet.data import InputError
+    from ..workflow import ModelChoice, open_model
 
+    if args.from_model:
+        return open_model(ModelChoice.file(args.from_model))
+    if args.pretrained:
+        return open_model(ModelChoice.bundled(args.pretrained))
     colour = [looks_rgb(img, p) and args.channel_axis is None for p, img, _ in raw]
-    if args.from_model or args.pretrained:
-        model = load_model_arg(
-            argparse.Namespace(model=args.from_model, pretrained=args.pretrained)
-        )
-        source = f"fine-tuned from {args.from_model or 'bundled:' + args.pretrained}"
-        if model.n_classes < n_classes:
-            status(
-                f"the model has {model.n_classes} classes, the labels {n_classes}: "
-                "replacing its output layer",
-                args,
-            )
-            model.replace_head(n_classes)
+    if args.channel_axis is not None:
+        in_channels = int(raw[0][1].shape[args.channel_axis])
+    elif any(colour) and not args.grey:
+        if not all(colour):
+            raise InputError("some images are colour and some grey: pass --grey to train on grey")
+        in_channels = 3
     else:
-        from ..unet.presets import DEFAULT_PRESET, build_model
-
-        if args.channel_axis is not None:
-            in_channels = int(raw[0][1].shape[args.channel_axis])
-        elif any(colour) and not args.grey:
-            if not all(colour):
-                raise InputError(
-                    "some images are colour and some grey: pass --grey to train on grey"
-                )
-            in_channels = 3
-        else:
-            in_channels = 1
-        preset = args.preset or DEFAULT_PRESET
-        model = build_model(preset, in_channels, n_classes, padding=args.padding)
-        source = f"new {preset} U-Net"
-    model.metadata["source"] = source
-    return model
+        in_channels = 1
+    return open_model(ModelChoice.new(args.preset, args.padding), in_channels)
 
 
-def _record_classes(model: Any, label_values: list[Any] | None, names: list[str] | None) -> None:
-    """Store the label values (dense labels) and class names; train() records the rest."""
-    from ..unet.data import InputError
+def _annotated_planes(model: Any, raw: list[Pair], args: argparse.Namespace) -> list[Any]:
+    """The annotated planes of every image, adapted to the model's input channels."""
+    from ..workflow import annotated_planes
 
-    if label_values is not None:
-        model.metadata["label_values"] = [int(v) for v in label_values]
-        names = names or [f"value {v}" for v in label_values]
-    else:
-        model.metadata.pop("label_values", None)
-    if names is not None and len(names) != model.n_classes:
-        raise InputError(
-            f"{len(names)} class names for {model.n_classes} classes: {', '.join(names)}"
-        )
-    if names is not None:
-        model.metadata["class_names"] = list(names)
-
-
-def _samples(model: Any, raw: list[Pair], mode: str, args: argparse.Namespace) -> list[Any]:
-    """Training samples, one per annotated image plane."""
-    import numpy as np
-
-    from ..unet.data import InputError, prepare_sample
-
-    samples = []
+    planes = []
     for path, image, lab in raw:
         img, axis = model_input(image, path, model.in_channels, args.channel_axis, args.grey)
-        spatial = _spatial_shape(img, axis)
-        if tuple(lab.shape) != spatial:
-            raise InputError(
-                f"{path}: labels shape {tuple(lab.shape)} does not match the image's "
-                f"{spatial} (image shape {tuple(np.shape(image))})"
-            )
-        for index in np.ndindex(*spatial[:-2]):
-            plane_lab = lab[index]
-            if not plane_lab.any():
-                continue  # an unannotated plane teaches nothing
-            name = path.name + (f"[{','.join(map(str, index))}]" if index else "")
-            try:
-                samples.append(
-                    prepare_sample(
-                        _plane(img, axis, index),
-                        plane_lab,
-                        mode=mode,
-                        in_channels=model.in_channels,
-                        channel_axis=None if axis is None else -1,
-                        normalization=model.metadata.get("normalization"),
-                        use_weight_map=args.weight_map,
-                        w0=args.w0,
-                        sigma=args.sigma,
-                        class_balance=args.class_balance,
-                        name=name,
-                    )
-                )
-            except (InputError, ValueError) as err:
-                raise file_error(path, err) from err
-    if not samples:
-        raise InputError("no annotated pixels in any label file")
-    return samples
+        try:
+            planes.extend(annotated_planes(img, lab, axis, name=path.name))
+        except ValueError as err:
+            raise file_error(path, err) from err
+    return planes
 
 
 def _run_training(
@@ -445,26 +313,8 @@ def _run_training(
     return 0
 
 
-def _map_values(labels: Any, lut: dict[int, int]) -> Any:
-    import numpy as np
-
-    keys = np.array(sorted(lut), dtype=np.int64)
-    idx = np.searchsorted(keys, labels.astype(np.int64))
-    return np.asarray([lut[k] for k in keys], dtype=np.int64)[idx]
-
-
 def _spatial_shape(image: Any, channel_axis: int | None) -> tuple[int, ...]:
     shape = list(image.shape)
     if channel_axis is not None:
         del shape[channel_axis % image.ndim]
     return tuple(shape)
-
-
-def _plane(image: Any, channel_axis: int | None, index: tuple[int, ...]) -> Any:
-    """Plane ``index`` of the leading axes, channels last if the image has channels."""
-    import numpy as np
-
-    if channel_axis is None:
-        return image[index]
-    moved = np.moveaxis(image, channel_axis % image.ndim, -1)
-    return moved[index]

@@ -1,0 +1,152 @@
+"""Predicting an image and turning p_k(x) into what the user asked for: labels with the
+annotation's values, the probabilities, instances of the object class."""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from dataclasses import dataclass
+from typing import Any
+
+import numpy as np
+
+from ..unet.data import InputError
+from .models import label_values_table, object_channel
+
+
+@dataclass(frozen=True)
+class PredictOptions:
+    """How the model runs: tiles, device, arithmetic, test-time augmentation."""
+
+    tile_size: int | None = None
+    batch_size: int = 1
+    device: str = "auto"
+    precision: str = "fp32"
+    tta: bool = False
+
+    def validate(self) -> None:
+        if self.tile_size is not None and (
+            isinstance(self.tile_size, bool)
+            or not isinstance(self.tile_size, int)
+            or self.tile_size < 1
+        ):
+            raise InputError(f"tile size must be a whole number >= 1, got {self.tile_size!r}")
+        if (
+            isinstance(self.batch_size, bool)
+            or not isinstance(self.batch_size, int)
+            or (self.batch_size < 1)
+        ):
+            raise InputError(f"batch size must be a whole number >= 1, got {self.batch_size!r}")
+
+
+@dataclass(frozen=True)
+class InstanceOptions:
+    """How objects of the object class become instances (:mod:`napari_unet.instances`)."""
+
+    object_class: int | None = None  # 1-based; None: the model's object class
+    threshold: float = 0.5
+    min_size: int = 10
+    split: bool = True
+    seed_threshold: float | None = None
+
+    def validate(self) -> None:
+        if not 0 < self.threshold < 1:
+            raise InputError(f"the threshold must be between 0 and 1, got {self.threshold}")
+        if self.seed_threshold is not None and not self.split:
+            raise InputError("a seed threshold splits objects: it needs splitting on")
+        if self.seed_threshold is not None and not 0 < self.seed_threshold < 1:
+            raise InputError(
+                f"the seed threshold must be between 0 and 1, got {self.seed_threshold}"
+            )
+
+
+@dataclass
+class Segmentation:
+    """What a prediction gives: a_k(x) and p_k(x) on request, the class channel + 1 of
+    every pixel, the labels with the annotation's values, and instances on request."""
+
+    classes: np.ndarray  # argmax_k p_k(x) + 1
+    labels: np.ndarray  # the annotation's values (dense models) or classes
+    probabilities: np.ndarray | None = None
+    logits: np.ndarray | None = None
+    instances: np.ndarray | None = None
+
+
+def instance_channel(model: Any, options: InstanceOptions | None, asked: bool) -> int | None:
+    """The channel to split into instances: ``options.object_class`` if given, else the
+    model's object class; a user who ``asked`` for instances of a model without one gets
+    the second class (the CLI's documented default)."""
+    if options is None:
+        return None
+    channel = object_channel(model, options.object_class)
+    if channel is None and asked:
+        if model.n_classes < 2:
+            raise InputError("instances need a model with at least two classes")
+        channel = 1
+    return channel
+
+
+def segment(
+    model: Any,
+    image: Any,
+    channel_axis: int | None = None,
+    options: PredictOptions = PredictOptions(),
+    *,
+    instances: InstanceOptions | None = None,
+    instances_asked: bool = True,
+    probabilities: bool = False,
+    logits: bool = False,
+    normalized: bool = False,
+    progress: Callable[[int, int], Any] | None = None,
+) -> Segmentation:
+    """Overlap-tile prediction of ``image`` and its post-processing, for every front-end.
+
+    ``normalized``: the image is already normalised by the model's recipe. With
+    ``instances`` the object channel is split (see :func:`instance_channel`).
+    """
+    from ..unet.tiling import predict_tiled
+
+    options.validate()
+    channel = instance_channel(model, instances, instances_asked)
+    if channel is not None:
+        instances.validate()
+    pred = predict_tiled(
+        model,
+        image,
+        channel_axis=channel_axis,
+        tile_size=options.tile_size,
+        batch_size=options.batch_size,
+        device=options.device,
+        precision=options.precision,
+        normalize_input=not normalized,
+        return_logits=logits,
+        return_probabilities=probabilities or channel is not None,
+        test_time_augmentation=options.tta,
+        progress=progress,
+    )
+    result = Segmentation(pred.labels, annotation_labels(model, pred.labels))
+    result.logits = pred.logits if logits else None
+    result.probabilities = pred.probabilities if probabilities else None
+    if channel is not None:
+        result.instances = split_instances(pred.probabilities[channel], instances)
+    return result
+
+
+def split_instances(probability: np.ndarray, options: InstanceOptions) -> np.ndarray:
+    """Instances of one object probability map p_k(x) (a plane or a stack of planes)."""
+    from ..instances import instances_from_prediction
+
+    return instances_from_prediction(
+        probability,
+        threshold=options.threshold,
+        split_touching=options.split,
+        min_size=options.min_size,
+        seed_threshold=options.seed_threshold,
+    )
+
+
+def annotation_labels(model: Any, classes: np.ndarray) -> np.ndarray:
+    """Predicted classes (channel + 1) -> the values of the annotation (dense models)."""
+    table = label_values_table(model)
+    if table is None:
+        return classes
+    return table[np.asarray(classes, dtype=np.int64) - 1]
