@@ -1,4 +1,13 @@
-"""Shared test fixtures: where the real data lives, and small helpers."""
+"""Shared test fixtures: where the real data lives, and small helpers.
+
+Two sources of real data:
+
+- the nuclei sample bundled with the package (``napari_unet._sample_data.load_nuclei``:
+  the stardist DSB 2018 image, its 125 instance labels and the shipped scribbles), always
+  there, so every test that needs only this image runs in a bare clone;
+- ``../shared/data`` (ISBI 2012, DSB 2018), beside the clone; tests that need it skip,
+  with the path in the reason, when it is absent (:func:`shared_data`).
+"""
 
 from __future__ import annotations
 
@@ -16,6 +25,14 @@ def shared_data(*parts: str) -> Path:
     if not path.exists():
         pytest.skip(f"shared data not found at {path} (tests expect ../shared/data)")
     return path
+
+
+def bundled_nuclei() -> dict[str, np.ndarray]:
+    """The bundled nuclei sample: ``image`` (512, 512) uint16, ``instances`` (512, 512)
+    uint16 ids, ``scribbles`` (512, 512) uint8 (1 = background, 2 = nucleus)."""
+    from napari_unet._sample_data import load_nuclei
+
+    return load_nuclei()
 
 
 def load_isbi(index: int) -> tuple[np.ndarray, np.ndarray]:

@@ -27,7 +27,7 @@ from napari_unet.interchange.bioimageio import (
     import_bioimageio,
 )
 
-from .conftest import shared_data
+from .conftest import bundled_nuclei
 
 try:
     import bioimageio.spec as spec
@@ -482,10 +482,9 @@ def test_rdf_pointing_outside_the_folder_is_refused(exported, tmp_path):
 
 @needs_spec
 def test_real_image_package_reproduces(tmp_path):
-    """The stardist nuclei image (real data) as the test image, through the whole loop."""
-    import tifffile
-
-    image = tifffile.imread(shared_data("stardist_nuclei", "image.tif"))
+    """The stardist nuclei image (real data, the bundled sample) as the test image,
+    through the whole loop."""
+    image = bundled_nuclei()["image"]
     model = _model()
     path = export_bioimageio(
         model, tmp_path / "n.zip", name=NAME, description=DESCRIPTION, test_image=image

@@ -1,4 +1,7 @@
-"""The ``napari-unet`` command line, end to end on real data, and its failure modes."""
+"""The ``napari-unet`` command line, end to end on real data, and its failure modes.
+
+The data are crops of the nuclei sample bundled with the package (runs in a bare clone);
+the one test about the ISBI 2012 annotations themselves reads them from ../shared/data."""
 
 from __future__ import annotations
 
@@ -19,9 +22,46 @@ import torch
 from napari_unet import load_model, metrics, predict_tiled
 from napari_unet.cli import build_parser, main
 
-from .conftest import shared_data
+from .conftest import bundled_nuclei, shared_data
 
 CROP = (96, 120)  # small crops keep the whole file fast on 2 cores
+CORNERS = ((40, 200), (300, 100))  # two crops of the bundled nuclei sample, both classes
+
+
+def _nuclei_crop(index: int) -> tuple[np.ndarray, np.ndarray]:
+    """Crop ``index`` of the bundled nuclei sample as a user's 8-bit image (its values are
+    0..235: exact in uint8) and a dense mask, 0 = background, 255 = nucleus."""
+    data = bundled_nuclei()
+    r, c = CORNERS[index]
+    window = (slice(r, r + CROP[0]), slice(c, c + CROP[1]))
+    image = data["image"][window]
+    assert image.max() <= 255
+    mask = np.where(data["instances"][window] > 0, 255, 0).astype(np.uint8)
+    return image.astype(np.uint8), mask
+
+
+def _write_pairs(root: Path, crop) -> Path:
+    """imgs/0.tif, imgs/1.png and masks/0.png, masks/1.png from ``crop(0)``, ``crop(1)``,
+    as a user would have them."""
+    import imageio.v3 as iio
+
+    (root / "imgs").mkdir()
+    (root / "masks").mkdir()
+    for i in (0, 1):
+        image, mask = crop(i)
+        if i == 0:
+            tifffile.imwrite(root / "imgs" / "0.tif", image)
+        else:
+            iio.imwrite(root / "imgs" / "1.png", image)
+        iio.imwrite(root / "masks" / f"{i}.png", mask)
+    return root
+
+
+@pytest.fixture(scope="module")
+def data(tmp_path_factory) -> Path:
+    """Two crops of the bundled nuclei sample with their dense masks (0 = background,
+    255 = nucleus): no ../shared needed."""
+    return _write_pairs(tmp_path_factory.mktemp("cli"), _nuclei_crop)
 
 
 def _isbi_crop(index: int) -> tuple[np.ndarray, np.ndarray]:
@@ -34,22 +74,10 @@ def _isbi_crop(index: int) -> tuple[np.ndarray, np.ndarray]:
 
 
 @pytest.fixture(scope="module")
-def data(tmp_path_factory) -> Path:
-    """imgs/0.tif, imgs/1.png (ISBI crops) and masks/0.png, masks/1.png (0 = membrane,
-    255 = cell), as a user would have them."""
-    import imageio.v3 as iio
-
-    root = tmp_path_factory.mktemp("cli")
-    (root / "imgs").mkdir()
-    (root / "masks").mkdir()
-    for i in (0, 1):
-        image, mask = _isbi_crop(i)
-        if i == 0:
-            tifffile.imwrite(root / "imgs" / "0.tif", image)
-        else:
-            iio.imwrite(root / "imgs" / "1.png", image)
-        iio.imwrite(root / "masks" / f"{i}.png", mask)
-    return root
+def isbi_data(tmp_path_factory) -> Path:
+    """The same layout from ISBI 2012 crops (0 = membrane, 255 = cell), for the tests
+    about that data set itself; skipped without ../shared/data."""
+    return _write_pairs(tmp_path_factory.mktemp("isbi"), _isbi_crop)
 
 
 @pytest.fixture(scope="module")
@@ -65,7 +93,7 @@ def model_file(data) -> Path:
             "--steps", "2",
             "--batch-size", "1",
             "--tile-size", "32",
-            "--class-names", "membrane", "cell",
+            "--class-names", "background", "nucleus",
             "--out", str(out),
             "--quiet",
         ]
@@ -117,7 +145,7 @@ def test_train_saves_a_model_that_records_what_it_learned(model_file):
     assert (model.depth, model.base_channels, model.batch_norm) == (3, 8, True)
     assert model.n_classes == 2 and model.in_channels == 1
     assert model.metadata["label_values"] == [0, 255]
-    assert model.metadata["class_names"] == ["membrane", "cell"]
+    assert model.metadata["class_names"] == ["background", "nucleus"]
     run = model.metadata["training"][-1]
     assert run["steps_done"] == 2 and run["annotated_pixels"] == 2 * CROP[0] * CROP[1]
     # --precision auto (the default) records what the hardware made of it
@@ -127,7 +155,7 @@ def test_train_saves_a_model_that_records_what_it_learned(model_file):
 def test_info_describes_the_model(model_file, capsys):
     assert main(["info", str(model_file)]) == 0
     text = capsys.readouterr().out
-    assert "depth 3" in text and "0 = membrane, 255 = cell" in text
+    assert "depth 3" in text and "0 = background, 255 = nucleus" in text
     assert main(["info", str(model_file), "--json"]) == 0
     desc = json.loads(capsys.readouterr().out)
     model = load_model(model_file)
@@ -159,7 +187,7 @@ def test_predict_then_evaluate(data, model_file, tmp_path, capsys):
     model = load_model(model_file)
     for i in (0, 1):
         labels = tifffile.imread(out / f"{i}_labels.tif")
-        ref = predict_tiled(model, _isbi_crop(i)[0])
+        ref = predict_tiled(model, _nuclei_crop(i)[0])
         # dense model: class k is written back as its original value (0 / 255)
         np.testing.assert_array_equal(labels, np.array([0, 255])[ref.labels - 1])
         probs = tifffile.imread(out / f"{i}_probabilities.tif")
@@ -181,7 +209,7 @@ def test_predict_then_evaluate(data, model_file, tmp_path, capsys):
     errors, pooled = [], []
     for i in (0, 1):
         pred = tifffile.imread(out / f"{i}_labels.tif")
-        gt = _isbi_crop(i)[1]
+        gt = _nuclei_crop(i)[1]
         errors.append(np.mean(pred != gt))
         row = scores["images"][i]
         assert row["pixel_error"] == pytest.approx(errors[-1])
@@ -210,7 +238,7 @@ def test_predict_then_evaluate(data, model_file, tmp_path, capsys):
 
 def test_predict_zarr_through_the_cli(data, model_file, tmp_path, capsys):
     zarr = pytest.importorskip("zarr")
-    image = np.concatenate([_isbi_crop(0)[0], _isbi_crop(1)[0]], axis=1)  # 96 x 240
+    image = np.concatenate([_nuclei_crop(0)[0], _nuclei_crop(1)[0]], axis=1)  # 96 x 240
     z = zarr.create_array(str(tmp_path / "big.zarr"), shape=image.shape, chunks=(48, 64),
                           dtype=image.dtype)  # fmt: skip
     z[...] = image
@@ -228,7 +256,7 @@ def test_predict_with_test_time_augmentation(data, model_file, tmp_path, capsys)
     rc = main(["predict", str(data / "imgs" / "0.tif"), "--model", str(model_file),
                "--out", str(out), "--probabilities", "--tta", "-q"])  # fmt: skip
     assert rc == 0
-    ref = predict_tiled(load_model(model_file), _isbi_crop(0)[0], test_time_augmentation=True)
+    ref = predict_tiled(load_model(model_file), _nuclei_crop(0)[0], test_time_augmentation=True)
     probs = tifffile.imread(out / "0_probabilities.tif")
     np.testing.assert_allclose(probs, ref.probabilities, atol=1e-5)
     # zarr inputs go chunk by chunk through dask: no TTA there, and nothing is written
@@ -249,7 +277,7 @@ def test_predict_instances_by_probability_seeds(data, model_file, tmp_path, caps
     rc = main(["predict", str(data / "imgs" / "0.tif"), "--model", str(model_file),
                "--out", str(out), "--instances", "--seed-threshold", "0.8", "-q"])  # fmt: skip
     assert rc == 0
-    p = predict_tiled(load_model(model_file), _isbi_crop(0)[0]).probabilities[1]
+    p = predict_tiled(load_model(model_file), _nuclei_crop(0)[0]).probabilities[1]
     ref = instances_from_prediction(p, 0.5, min_size=10, seed_threshold=0.8)
     np.testing.assert_array_equal(tifffile.imread(out / "0_instances.tif"), ref)
     capsys.readouterr()
@@ -443,11 +471,11 @@ def test_bad_worker_count_fails_before_creating_anything(
     assert not out.exists()
 
 
-def test_train_notes_annotations_off_their_image(data, tmp_path, capsys):
+def test_train_notes_annotations_off_their_image(isbi_data, tmp_path, capsys):
     """The ISBI labels sit about half a pixel above their membranes (docs/accuracy.md),
     and train says so; labels drawn on their image's grid get no such note."""
     common = ["--preset", "tiny", "--steps", "1", "--batch-size", "1", "--tile-size", "32"]
-    rc = main(["train", "--images", str(data / "imgs"), "--labels", str(data / "masks"),
+    rc = main(["train", "--images", str(isbi_data / "imgs"), "--labels", str(isbi_data / "masks"),
                "--mode", "dense", "--out", str(tmp_path / "a.pt"), *common])  # fmt: skip
     assert rc == 0
     note = [line for line in capsys.readouterr().err.splitlines() if "may sit" in line]
@@ -455,7 +483,7 @@ def test_train_notes_annotations_off_their_image(data, tmp_path, capsys):
     dy = float(note[0].split("may sit ")[1].split(" px")[0])
     assert -0.7 < dy < -0.25  # above the membranes, as measured on the whole data set
     # without flips the note has nothing to say
-    rc = main(["train", "--images", str(data / "imgs"), "--labels", str(data / "masks"),
+    rc = main(["train", "--images", str(isbi_data / "imgs"), "--labels", str(isbi_data / "masks"),
                "--mode", "dense", "--no-flips", "--out", str(tmp_path / "c.pt"),
                *common])  # fmt: skip
     assert rc == 0
@@ -580,7 +608,7 @@ def test_threads_option_bounds_the_chunks_of_a_zarr_input(data, model_file, tmp_
     import napari_unet.cli.predict as predict_command
 
     z = zarr.create_array(str(tmp_path / "v.zarr"), shape=(48, 64), dtype="uint8")
-    z[...] = _isbi_crop(0)[0][:48, :64]
+    z[...] = _nuclei_crop(0)[0][:48, :64]
     workers = []
     real = predict_command._predict_zarr_file
 

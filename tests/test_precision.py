@@ -16,7 +16,7 @@ import torch
 
 from napari_unet import TrainConfig, UNet, fit, predict_tiled, prepare_sample
 
-from .conftest import shared_data
+from .conftest import bundled_nuclei
 
 MIN_AGREEMENT = 0.995
 
@@ -47,12 +47,8 @@ pytestmark = pytest.mark.skipif(
 
 @pytest.fixture(scope="module")
 def nuclei() -> tuple[np.ndarray, np.ndarray]:
-    import tifffile
-
-    folder = shared_data("stardist_nuclei")
-    image = tifffile.imread(folder / "image.tif")
-    labels = tifffile.imread(folder / "labels.tif")
-    return image, labels
+    data = bundled_nuclei()  # the stardist image, bundled as the sample
+    return data["image"], data["instances"]
 
 
 @pytest.fixture(scope="module", params=["bundled", "fitted"])

@@ -121,3 +121,81 @@ def test_the_batch_producer_runs_at_the_lowest_priority_and_the_caller_does_not(
     finally:
         prefetcher.close()
     assert os.getpriority(os.PRIO_PROCESS, threading.get_native_id()) == caller
+
+
+# ---------------------------------------------------------------------------- w(x) with l(x)
+def _position_coded(h: int, w: int):
+    """A sample whose class is the pixel's own index, l(x) = y * w + x, and whose weight is
+    w(x) = 1 + l(x): a non-constant weight map that names, at every pixel, the target pixel
+    it belongs to. Any weight sampled at another pixel than its target shows as a mismatch,
+    and the target tile tells where in the image each output pixel came from."""
+    from napari_unet import TrainingSample
+
+    target = np.arange(h * w, dtype=np.int64).reshape(h, w)
+    image = np.random.default_rng(0).random((1, h, w), dtype=np.float32)
+    weight = (1 + target).astype(np.float32)  # exact: far below 2**24
+    return TrainingSample(image=image, target=target, weight=weight, name="coded")
+
+
+def _affine_residual(t: np.ndarray, width: int) -> float:
+    """Largest distance (px) between the source positions of a tile's pixels and the best
+    affine map of the tile's grid: 0 for crops, flips and quarter turns, > 0 if deformed."""
+    inside = t != IGNORE_INDEX
+    rows, cols = np.nonzero(inside)
+    sy, sx = np.divmod(t[inside], width)
+    design = np.stack([rows, cols, np.ones_like(rows)], axis=1).astype(float)
+    src = np.stack([sy, sx], axis=1).astype(float)
+    fit, *_ = np.linalg.lstsq(design, src, rcond=None)
+    return float(np.abs(design @ fit - src).max())
+
+
+def test_a_position_coded_weight_stays_with_its_target_through_elastic_flips_and_crop():
+    h, w = 160, 170
+    model = UNet(depth=2, base_channels=4)
+    tile_in, tile_out = training_tile_sizes(model, 24)
+    sampler = TileSampler([_position_coded(h, w)], tile_in, tile_out,
+                          np.random.default_rng(3), augment=True, elastic=True,
+                          flips=True)  # fmt: skip
+    _, t, wt = (a.numpy() for a in sampler.batch(24))
+    deformed = full = 0
+    for target, weight in zip(t, wt, strict=True):
+        inside = target != IGNORE_INDEX
+        # at every pixel: the weight is the one of the target's own pixel, 0 outside
+        np.testing.assert_array_equal(weight[inside], 1 + target[inside].astype(np.float32))
+        assert np.all(weight[~inside] == 0)
+        if inside.sum() > tile_out * tile_out // 2:  # tiles mostly inside the image
+            full += 1
+            assert len(np.unique(weight[inside])) > 50  # really a non-constant w(x)
+            deformed += _affine_residual(target, w) > 1.0
+    assert full >= 12
+    assert deformed >= full - 1  # elastic deformation was on for (nearly) every tile
+
+
+def test_without_elastic_deformation_the_tile_is_a_rigid_crop():
+    """The contrast for the test above: flips and crops alone keep the grid affine."""
+    h, w = 160, 170
+    model = UNet(depth=2, base_channels=4)
+    tile_in, tile_out = training_tile_sizes(model, 24)
+    sampler = TileSampler([_position_coded(h, w)], tile_in, tile_out,
+                          np.random.default_rng(3), augment=True, elastic=False,
+                          flips=True)  # fmt: skip
+    _, t, wt = (a.numpy() for a in sampler.batch(8))
+    for target, weight in zip(t, wt, strict=True):
+        inside = target != IGNORE_INDEX
+        np.testing.assert_array_equal(weight[inside], 1 + target[inside].astype(np.float32))
+        assert _affine_residual(target, w) < 1e-6
+
+
+def test_augment_tile_deforms_labels_and_weight_with_one_field():
+    """The public augmentation of a cut tile: the same property on every pixel."""
+    from napari_unet import augment_tile
+
+    h, w = 64, 72
+    labels = np.arange(h * w, dtype=np.int32).reshape(h, w)
+    weight = (1 + labels).astype(np.float32)
+    image = np.random.default_rng(1).random((h, w), dtype=np.float32)
+    rng = np.random.default_rng(5)
+    for _ in range(6):
+        _, lab, wt = augment_tile(image, labels, weight, rng, elastic=True, flips=True)
+        np.testing.assert_array_equal(wt, 1 + lab.astype(np.float32))
+        assert _affine_residual(lab.astype(np.int64), w) > 1.0

@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import math
 import time
-from pathlib import Path
 
 import numpy as np
 import pytest
@@ -12,7 +11,7 @@ from scipy import ndimage
 
 from napari_unet.unet.weight_maps import border_distances, class_balance_weights, weight_map
 
-DATA = Path(__file__).resolve().parents[1].parent / "shared" / "data"
+from .conftest import bundled_nuclei
 
 
 def two_squares() -> np.ndarray:
@@ -204,11 +203,7 @@ def test_speed_512_synthetic_200_cells():
 
 
 def test_speed_512_stardist_nuclei():
-    tifffile = pytest.importorskip("tifffile")
-    path = DATA / "stardist_nuclei" / "labels.tif"
-    if not path.exists():
-        pytest.skip(f"real data not found at {path}")
-    img = tifffile.imread(path)
+    img = bundled_nuclei()["instances"]  # the stardist labels, bundled with the sample
     assert img.shape == (512, 512)
     w = weight_map(img)
     assert w.shape == img.shape and np.all(np.isfinite(w))

@@ -1,39 +1,29 @@
 """The U-Net dock widget in a real napari viewer (pytest-qt; pytest-xvfb gives a display).
 
-The widget is created through the plugin manifest, trains on a crop of the real stardist
-nuclei image through its thread worker, and writes layers that are checked against values
-computed here independently (softmax, argmax, the per-pixel loss).
+The widget is created through the plugin manifest, trains on a crop of the bundled nuclei
+sample (the real stardist image) through its thread worker, and writes layers that are
+checked against values computed here independently (softmax, argmax, the per-pixel loss).
 """
 
 from __future__ import annotations
 
 import time
-from pathlib import Path
 
 import numpy as np
 import pytest
 
+from .conftest import bundled_nuclei
+
 pytest.importorskip("napari")
 pytest.importorskip("pytestqt")
 
-SHARED = Path(__file__).resolve().parents[2] / "shared" / "data" / "stardist_nuclei"
 CROP = (slice(40, 168), slice(200, 328))  # 128 x 128, with both scribble classes
 
 
 @pytest.fixture(scope="module")
 def nuclei() -> dict[str, np.ndarray]:
-    if not (SHARED / "image.tif").is_file():
-        pytest.skip(f"shared data not found at {SHARED}")
-    import tifffile
-
-    from napari_unet._sample_data import load_nuclei
-
-    scribbles = load_nuclei()["scribbles"]
-    return {
-        "image": tifffile.imread(SHARED / "image.tif")[CROP],
-        "instances": tifffile.imread(SHARED / "labels.tif")[CROP],
-        "scribbles": scribbles[CROP],
-    }
+    """A crop of the bundled nuclei sample (the stardist image: no ../shared needed)."""
+    return {name: data[CROP] for name, data in bundled_nuclei().items()}
 
 
 def fast_settings(widget, steps: int = 3) -> None:

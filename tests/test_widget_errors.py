@@ -6,32 +6,21 @@ widget never writes into a layer it does not own.
 
 from __future__ import annotations
 
-from pathlib import Path
-
 import numpy as np
 import pytest
 
-from .conftest import assert_unchanged, snapshot
+from .conftest import assert_unchanged, bundled_nuclei, snapshot
 
 pytest.importorskip("napari")
 pytest.importorskip("pytestqt")
 
-SHARED = Path(__file__).resolve().parents[2] / "shared" / "data" / "stardist_nuclei"
-
 
 @pytest.fixture(scope="module")
 def crop() -> dict[str, np.ndarray]:
-    if not (SHARED / "image.tif").is_file():
-        pytest.skip(f"shared data not found at {SHARED}")
-    import tifffile
-
-    from napari_unet._sample_data import load_nuclei
-
+    """A crop of the bundled nuclei sample (no ../shared needed)."""
+    data = bundled_nuclei()
     sl = (slice(40, 168), slice(200, 328))
-    return {
-        "image": tifffile.imread(SHARED / "image.tif")[sl],
-        "scribbles": load_nuclei()["scribbles"][sl],
-    }
+    return {"image": data["image"][sl], "scribbles": data["scribbles"][sl]}
 
 
 @pytest.fixture
