@@ -243,9 +243,9 @@ def run_variant(
         from napari_unet import save_model
 
         # the images it must be evaluated on: moved by this offset (--align-labels)
-        model.metadata["label_offset"] = list(offset) if offset else None
+        model.record.label_offset = tuple(offset) if offset else None
         # scored with its predictions moved by this offset (--shift-predictions)
-        model.metadata["prediction_shift"] = list(shift) if shift else None
+        model.record.prediction_shift = tuple(shift) if shift else None
         save_model(args.save_model.with_name(f"{args.save_model.stem}-{name}.pt"), model)
     result = evaluate(model, train_set, test_set, tta=False, shift=shift)
     if args.tta:
@@ -352,7 +352,7 @@ def main(argv: list[str] | None = None) -> int:
         from napari_unet import load_model
 
         model = load_model(args.evaluate)
-        trained_aligned = model.metadata.get("label_offset") is not None
+        trained_aligned = model.record.label_offset is not None
         if trained_aligned != args.align_labels:
             print(
                 f"{args.evaluate.name} was trained on images "
@@ -367,7 +367,7 @@ def main(argv: list[str] | None = None) -> int:
                         "model": str(args.evaluate),
                         "label_offset": offset,
                         "prediction_shift": shift,
-                        "training": model.metadata.get("training", [])[-1:]}  # fmt: skip
+                        "training": [r.to_v1() for r in model.record.training[-1:]]}  # fmt: skip
         for tta in (False, True) if args.tta else (False,):
             r = evaluate(model, train_set, test_set, tta, shift=shift)
             scored["tta" if tta else "plain"] = r

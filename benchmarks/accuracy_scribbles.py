@@ -203,9 +203,9 @@ def main(argv: list[str] | None = None) -> int:
             ref = load_pretrained("nuclei")
             torch.manual_seed(args.seed)
             model = UNet(**ref.config())
-            model.metadata = {"normalization": ref.metadata["normalization"]}
+            model.record.normalization = ref.record.normalization
         sample = prepare_sample(train_img, strokes, mode="scribbles",
-                                normalization=model.metadata.get("normalization"))  # fmt: skip
+                                normalization=model.record.normalization_dict())  # fmt: skip
         t0 = time.perf_counter()
         steps = train_unet(model, sample, args.seconds, lr, args.seed, args.recompute_batch_norm)
         record(name, unet_probs(model), time.perf_counter() - t0, steps=steps)

@@ -84,7 +84,7 @@ def _normalized_plane(model: Any, image: np.ndarray) -> np.ndarray:
     from napari_unet.unet.data import as_channels_first, normalize
 
     return normalize(
-        as_channels_first(image, None, model.in_channels), model.metadata.get("normalization")
+        as_channels_first(image, None, model.in_channels), model.record.normalization_dict()
     )
 
 

@@ -132,7 +132,7 @@ def main(argv: list[str] | None = None) -> int:
     else:
         model = load_model(args.model)
     rows = dsb_split(args.data)[args.subset]
-    print(f"model: {model.metadata.get('name', args.model)}; {len(rows)} {args.subset} images")
+    print(f"model: {model.record.name or args.model}; {len(rows)} {args.subset} images")
     t0 = time.perf_counter()
     with torch.inference_mode():
         results = evaluate_model(model, args.data, rows)

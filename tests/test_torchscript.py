@@ -5,6 +5,7 @@ import torch
 
 from napari_unet import CheckpointError, UNet
 from napari_unet.interchange.torchscript import export_torchscript, read_torchscript_info
+from napari_unet.unet.record import ModelRecord, Normalization, summary
 
 
 @pytest.fixture(autouse=True)
@@ -18,7 +19,8 @@ def _one_thread():
 def _model(**kwargs):
     torch.manual_seed(0)
     model = UNet(depth=2, base_channels=4, n_classes=3, **kwargs)
-    model.metadata = {"class_names": ["a", "b", "c"], "normalization": {"method": "none"}}
+    model.record.classes.names = ["a", "b", "c"]
+    model.record.normalization = Normalization("none", None, None)
     return model
 
 
@@ -56,7 +58,9 @@ def test_info_stored_in_the_file(tmp_path):
     model = _model()
     info = read_torchscript_info(export_torchscript(model, tmp_path / "unet.pt"))
     assert info["architecture"] == model.config()
-    assert info["metadata"] == model.metadata
+    assert ModelRecord.from_dict(info["record"]) == model.record
+    assert info["summary"] == summary(model, detail=True)
+    assert "3 classes (a, b, c)" in info["summary"]
     assert info["margin"] == model.margin == 20  # depth 2: 2 * (2 + 4) + 2 * 4
     assert info["min_input_size"] == 44 and info["size_step"] == 4
 

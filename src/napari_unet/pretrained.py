@@ -40,7 +40,8 @@ def model_card(name: str) -> str:
 def load_pretrained(name: str, device: str = "cpu") -> UNet:
     """Load a bundled model by name (see :func:`list_pretrained`)."""
     model = load_model(pretrained_path(name), device=device)
-    model.metadata.setdefault("source", f"bundled:{name}")
+    if model.record.source is None:
+        model.record.source = f"bundled:{name}"
     return model
 
 
@@ -103,18 +104,8 @@ def read_dsb_pair(data_dir: str | Path, image_id: str) -> tuple[np.ndarray, np.n
 
 
 def model_summary(model: UNet) -> str:
-    """One or two lines for the GUI / CLI: which model this is and what it was trained on."""
-    meta = model.metadata
-    name = meta.get("name") or meta.get("source") or "unnamed model"
-    arch = model.config()
-    parts = [
-        f"{name}: U-Net depth {arch['depth']}, {arch['base_channels']} base channels, "
-        f"{arch['padding']} padding; classes {', '.join(meta.get('class_names', [])) or '?'}"
-    ]
-    if meta.get("trained_on"):
-        parts.append(f"trained on {meta['trained_on']}")
-    history = meta.get("training", [])
-    if history:
-        steps = sum(int(h.get("steps_done", 0)) for h in history)
-        parts.append(f"{len(history)} training run(s), {steps} steps in all")
-    return "\n".join(parts)
+    """Two or three lines for the GUI / CLI: which model this is and what it was trained on
+    (:func:`napari_unet.unet.record.summary`)."""
+    from .unet.record import summary
+
+    return summary(model)

@@ -64,17 +64,18 @@ def cmd_info(args: argparse.Namespace) -> int:
 
 
 def describe_model(model: Any, path: Path | None = None) -> dict[str, Any]:
-    """A JSON-able description of a model: architecture, size arithmetic, classes, history."""
+    """A JSON-able description of a model: architecture, size arithmetic, classes, history,
+    its record (``model.record``) and the summary for people."""
+    from ..unet.record import summary
     from ..unet.tiling import tile_geometry
 
-    cfg = model.config()
+    record = model.record
     n_params = sum(p.numel() for p in model.parameters())
     tile_in, tile_out, halo, step = tile_geometry(model, None)
-    meta = dict(model.metadata)
     desc: dict[str, Any] = {
         "file": str(path) if path else None,
         "file_size_bytes": path.stat().st_size if path and path.is_file() else None,
-        "architecture": cfg,
+        "architecture": model.config(),
         "parameters": int(n_params),
         "size": {
             "context_per_side_px": int(model.margin),
@@ -83,12 +84,13 @@ def describe_model(model: Any, path: Path | None = None) -> dict[str, Any]:
             "min_output_px": int(model.output_size(model.min_input_size)),
             "default_tile": {"input": tile_in, "output": tile_out, "halo": halo, "step": step},
         },
-        "classes": meta.pop("class_names", None),
-        "label_values": meta.pop("label_values", None),
-        "label_mode": meta.pop("label_mode", None),
-        "normalization": meta.pop("normalization", None),
-        "training": meta.pop("training", []),
-        "other_metadata": meta,
+        "classes": record.classes.names,
+        "label_values": record.classes.label_values,
+        "label_mode": record.classes.label_mode,
+        "normalization": record.normalization_dict(),
+        "training": [run.to_v1() for run in record.training],
+        "record": record.to_dict(),
+        "summary": summary(record, detail=True),
     }
     if model.padding == "valid":
         n = model.valid_input_size(572)
@@ -97,16 +99,12 @@ def describe_model(model: Any, path: Path | None = None) -> dict[str, Any]:
 
 
 def _print_description(d: dict[str, Any]) -> None:
-    """:func:`describe_model`'s description for people."""
+    """:func:`describe_model`'s description for people: the model's summary (record) and
+    the size arithmetic of its architecture."""
     a, s = d["architecture"], d["size"]
     size = f" ({d['file_size_bytes'] / 1e6:.1f} MB)" if d.get("file_size_bytes") else ""
     print(f"model:          {d['file']}{size}")
-    print(
-        f"architecture:   U-Net, depth {a['depth']} (2x2 max-pools), {a['base_channels']} "
-        f"channels at the top (x2 per level), {a['padding']} convolutions, "
-        f"batch norm {'on' if a['batch_norm'] else 'off'}, dropout {a['dropout']}"
-    )
-    print(f"                {a['in_channels']} input channel(s) -> {a['n_classes']} classes")
+    print(d["summary"])
     print(f"parameters:     {d['parameters']:,} ({d['parameters'] * 4 / 1e6:.1f} MB as float32)")
     t = s["default_tile"]
     if a["padding"] == "valid":
@@ -124,30 +122,3 @@ def _print_description(d: dict[str, Any]) -> None:
         f"                default prediction tile: input {t['input']} -> output {t['output']} "
         f"px, step {t['step']}"
     )
-    classes = d.get("classes") or []
-    values = d.get("label_values") or list(range(1, len(classes) + 1))
-    if classes:
-        pairs = ", ".join(f"{v} = {n}" for v, n in zip(values, classes, strict=False))
-        print(f"classes:        {pairs} (label value = class)")
-    mode = d.get("label_mode") or "unknown"
-    if d.get("label_values") is not None:
-        mode = "dense (class k is written as label value k above)"
-    print(f"label mode:     {mode}")
-    print(f"normalisation:  {json.dumps(d.get('normalization'))}")
-    history = d.get("training") or []
-    if not history:
-        print("training:       none recorded")
-    for i, run in enumerate(history, 1):
-        cfg = run.get("config", {})
-        loss = run.get("final_loss")
-        print(
-            f"training {i}:     {run.get('date', '?')}: {run.get('steps_done')} steps "
-            f"({cfg.get('optimizer')}, lr {cfg.get('learning_rate')}, batch "
-            f"{cfg.get('batch_size')} x {cfg.get('tile_size')} px), "
-            f"{len(run.get('images', []))} image(s), {run.get('annotated_pixels')} annotated px"
-            + (f", final loss {loss:.4f}" if isinstance(loss, int | float) else "")
-        )
-        if run.get("description"):
-            print(f"                {run['description']}")
-    for key, value in (d.get("other_metadata") or {}).items():
-        print(f"{key + ':':<16}{value}")

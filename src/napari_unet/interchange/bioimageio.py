@@ -12,7 +12,7 @@ What the package says, in the paper's notation (Ronneberger et al. 2015):
 
 - input ``image`` (batch, channel, y, x): the raw image; preprocessing ``scale_range``
   maps the low/high percentiles of each channel of each sample to 0/1, exactly the
-  normalisation recorded in ``model.metadata["normalization"]``.
+  normalisation recorded in ``model.record.normalization``.
 - output ``logits`` (batch, channel, y, x): the output feature channels a_k(x) before the
   softmax (``probabilities=True`` adds the spec's ``softmax`` postprocessing and names it
   ``probabilities``: p_k(x)). Channel k is class k + 1.
@@ -43,7 +43,7 @@ import torch
 
 from ..io.checkpoint import CheckpointError
 from ..runtime.atomic import atomic_path
-from ..unet import model as model_module
+from ..unet import network as model_module
 from ..unet.data import DEFAULT_NORMALIZATION, InputError, as_channels_first
 from ..unet.model import UNet
 from ..unet.tiling import mirror_indices
@@ -204,7 +204,7 @@ def run_model(model: UNet, x: np.ndarray, probabilities: bool = False) -> np.nda
 
 # ---------------------------------------------------------------------------- export
 def _normalization(model: UNet) -> dict[str, Any]:
-    norm = dict(model.metadata.get("normalization") or DEFAULT_NORMALIZATION)
+    norm = dict(model.record.normalization_dict() or DEFAULT_NORMALIZATION)
     method = norm.get("method", "percentile")
     if method == "none":
         return {"method": "none"}
@@ -217,7 +217,7 @@ def _normalization(model: UNet) -> dict[str, Any]:
 
 
 def class_names(model: UNet) -> list[str]:
-    names = [str(n) for n in model.metadata.get("class_names") or []]
+    names = [str(n) for n in model.record.classes.names or []]
     if len(names) != model.n_classes or len(set(names)) != len(names):
         names = [f"class {k + 1}" for k in range(model.n_classes)]
     return names
@@ -280,7 +280,7 @@ def export_bioimageio(
     test_image: one 2D image (with ``channel_axis`` for multi-channel models) to cut the
         test input from; default: the bundled sample image if it fits, else a synthetic one.
     training_data: what the model was trained on and under which licence (for the README);
-        default: the image names recorded in ``model.metadata["training"]``.
+        default: the image names recorded in ``model.record.training``.
     probabilities: output p_k(x) via the spec's softmax postprocessing (bioimageio.spec
         >= 0.5.9 consumers) instead of the logits a_k(x) that every consumer can run.
     torchscript: also ship TorchScript weights (for deepImageJ and other non-Python tools).
@@ -365,7 +365,7 @@ def _write_files(
         source = inspect.getsource(model_module)
         if re.search(r"^\s*(from\s+\.|import\s+napari_unet)", source, re.MULTILINE):
             raise RuntimeError(
-                "napari_unet/model.py imports package code: use architecture='library'"
+                "napari_unet/unet/network.py imports package code: use architecture='library'"
             )
         (stage / FILE_ARCHITECTURE).write_text(source, encoding="utf-8")
     if torchscript:
@@ -451,7 +451,7 @@ def describe(
         if normalization["method"] == "percentile"
         else "none"
     )
-    label_mode = net.metadata.get("label_mode", "scribbles")
+    label_mode = net.record.classes.label_mode or "scribbles"
     return {
         "format_version": spec_version,
         "type": "model",
@@ -523,7 +523,7 @@ def describe(
                 "architecture": ARCHITECTURE_ID,
                 "version": __version__,
                 "margin": net.margin,
-                "metadata": _yaml_safe(net.metadata),
+                "record": _yaml_safe(net.record.to_dict()),
             },
         },
     }
@@ -550,7 +550,7 @@ def reproducibility_tolerance(test_output: np.ndarray) -> dict[str, float]:
 
 
 def _yaml_safe(value: Any) -> Any:
-    """JSON-able metadata with NaN/inf (not valid in the spec's YAML) replaced by None."""
+    """A JSON-able record with NaN/inf (not valid in the spec's YAML) replaced by None."""
     if isinstance(value, Mapping):
         return {str(k): _yaml_safe(v) for k, v in value.items()}
     if isinstance(value, list | tuple):

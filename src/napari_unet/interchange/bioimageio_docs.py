@@ -17,6 +17,7 @@ from typing import Any
 import numpy as np
 
 from ..unet.model import UNet
+from ..unet.record import summary
 
 #: Class colours of the cover (class k + 1 gets PALETTE[k % len]).
 PALETTE = np.array(
@@ -92,9 +93,8 @@ def write_cover(
 def _training_text(net: UNet, training_data: str | None) -> str:
     if training_data:
         return training_data.strip()
-    history = net.metadata.get("training") or []
-    images = sorted({str(i) for run in history for i in run.get("images", [])})
-    source = str(net.metadata.get("source") or "")
+    images = sorted({str(i) for run in net.record.training for i in run.images or []})
+    source = net.record.source or ""
     lines = []
     if source:
         lines.append(f"Started from: `{source}`.")
@@ -118,25 +118,6 @@ def _training_text(net: UNet, training_data: str | None) -> str:
         "must state it here and make sure it allows sharing a model trained on it."
     )
     return "\n".join(lines)
-
-
-def _history_table(net: UNet) -> str:
-    history = net.metadata.get("training") or []
-    if not history:
-        return "No training runs were recorded."
-    rows = [
-        "| date | steps | optimizer | learning rate | tile | final loss | annotated pixels |",
-        "|---|---|---|---|---|---|---|",
-    ]
-    for run in history:
-        cfg = run.get("config") or {}
-        loss = run.get("final_loss")
-        rows.append(
-            f"| {run.get('date', '')} | {run.get('steps_done', '')} | {cfg.get('optimizer', '')} "
-            f"| {cfg.get('learning_rate', '')} | {cfg.get('tile_size', '')} "
-            f"| {'' if loss is None else f'{loss:.4g}'} | {run.get('annotated_pixels', '')} |"
-        )
-    return "\n".join(rows)
 
 
 def readme_text(
@@ -172,8 +153,10 @@ def readme_text(
         else "a_k(x), the output feature channels *before* the softmax (logits); "
         "p_k(x) = exp(a_k(x)) / sum_k' exp(a_k'(x)); the segmentation is argmax_k"
     )
+    values = net.record.classes.values(net.n_classes)
     class_lines = "\n".join(
-        f"  - channel {k}: {c} (label value {k + 1})" for k, c in enumerate(classes)
+        f"  - channel {k}: {c} (label value {v})"
+        for k, (c, v) in enumerate(zip(classes, values, strict=True))
     )
     arch_text = (
         "`unet.py` in this package (needs only PyTorch)"
@@ -189,10 +172,13 @@ Ronneberger et al. (2015) on a few annotated strokes.
 
 ## Model
 
-- Architecture: U-Net, depth {net.depth} (2x2 max-poolings), {net.base_channels} channels at the
-  top level (doubling per level), {net.padding} 3x3 convolutions,
-  {"batch normalisation" if net.batch_norm else "no normalisation layers"},
-  dropout {net.dropout_p} at the end of the contracting path (off at inference).
+```text
+{summary(net, detail=True)}
+```
+
+- Architecture: the paper's U-Net, (3x3 convolution, ReLU) x 2 per level, 2x2
+  max-poolings, channels doubling per level; dropout (if any) at the end of the
+  contracting path, off at inference.
 - Code: {arch_text}, `UNet(**kwargs)` with the kwargs in `rdf.yaml`.
 - Parameters: {sum(p.numel() for p in net.parameters()):,}.
 
@@ -213,9 +199,8 @@ Ronneberger et al. (2015) on a few annotated strokes.
 
 Loss: the paper's energy E = - sum_x w(x) log p_l(x)(x) (pixel-wise softmax and weighted
 cross-entropy, equation 1), averaged over annotated pixels; unannotated pixels contribute
-nothing. Label mode: {net.metadata.get("label_mode", "scribbles")}.
-
-{_history_table(net)}
+nothing. The training runs, their settings and final losses are listed under "Model"
+above.
 
 ## Validation
 

@@ -35,6 +35,7 @@ import numpy as np
 import torch
 
 from ..unet.model import UNet
+from ..unet.record import BioimageioInfo, ModelRecord, RecordError, to_plain
 from .bioimageio import (
     ARCHITECTURE_CALLABLE,
     ARCHITECTURE_ID,
@@ -393,15 +394,40 @@ def check_test_pair(
     return float(diff.max())
 
 
+def _record(descr: Any, net: UNet, normalization: dict[str, Any], name: str) -> ModelRecord:
+    """The record a package napari-unet exported carries (``record``, or the format 1
+    ``metadata`` of older exports), validated, with the package's own normalisation and
+    output channel names."""
+    config = _config(descr)
+    try:
+        if config.get("record") is not None:
+            record = ModelRecord.from_dict(to_plain(config["record"]), where=name)
+            if record.architecture != net.record.architecture:
+                raise PackageError(
+                    f"{name}: the napari-unet record describes another U-Net than the "
+                    "package's architecture"
+                )
+        else:
+            metadata = to_plain(config.get("metadata") or {})
+            record = ModelRecord.from_v1(metadata, net.record.architecture, where=name)
+        record.set_v1("normalization", normalization, where=name)
+        record.set_v1("class_names", [str(c) for c in descr.outputs[0].axes[1].channel_names],
+                      where=name)  # fmt: skip
+    except RecordError as err:
+        raise PackageError(str(err)) from err
+    return record
+
+
 def import_bioimageio(
     path: str | os.PathLike, *, check_test_outputs: bool = True, device: str = "cpu"
 ) -> UNet:
     """Load the U-Net of a bioimage.io package (zip file, folder, or its rdf.yaml).
 
-    The package's preprocessing becomes ``model.metadata["normalization"]``, its output
+    The package's preprocessing becomes ``model.record.normalization``, its output
     channel names the class names; a package napari-unet exported also restores the rest of
-    its metadata (label mode, training history). With ``check_test_outputs`` the package's
-    own test input must reproduce its test output. Raises
+    its record (label mode, training history), validated as a model file's. With
+    ``check_test_outputs`` the package's own test input must reproduce its test output.
+    Raises
     :class:`~napari_unet.interchange.bioimageio.PackageError` (a :class:`CheckpointError`) with the
     reason for anything else, and :class:`~.bioimageio.BioimageioNotInstalled`
     without the ``bioimageio`` extra.
@@ -430,14 +456,11 @@ def import_bioimageio(
         net.eval()
         if check_test_outputs:
             check_test_pair(pkg, descr, net, normalization, softmax)
-        metadata = dict(_config(descr).get("metadata") or {})
-        metadata["normalization"] = normalization
-        metadata["class_names"] = [str(c) for c in out.axes[1].channel_names]
-        metadata["source"] = f"bioimageio:{name}"
-        metadata["bioimageio"] = {
-            "name": str(descr.name),
-            "license": str(descr.license) if descr.license is not None else None,
-            "output": "probabilities" if softmax else "logits",
-        }
-        net.metadata = metadata
+        net.record = _record(descr, net, normalization, name)
+        net.record.source = f"bioimageio:{name}"
+        net.record.bioimageio = BioimageioInfo(
+            name=str(descr.name),
+            license=str(descr.license) if descr.license is not None else None,
+            output="probabilities" if softmax else "logits",
+        )
     return net.to(device)

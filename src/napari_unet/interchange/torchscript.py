@@ -9,7 +9,7 @@ not only the one used for tracing (checked at export on a second size).
 What the file expects (also stored inside it, see :func:`read_torchscript_info`):
 
 - input: float32 tensor (N, C, H, W), C = ``in_channels``, already normalised as the
-  model was trained (``model.metadata["normalization"]``, e.g. percentiles 1 / 99.8 of each
+  model was trained (``model.record.normalization``, e.g. percentiles 1 / 99.8 of each
   channel mapped to 0 / 1); normalisation is *not* part of the traced graph.
 - H and W must each be a valid input size: ``min + n * 2**depth`` (n = 0, 1, ...), with
   ``min = model.min_input_size``. The eager model's size check is Python and is not part of
@@ -33,18 +33,21 @@ import torch
 from ..io.checkpoint import CheckpointError
 from ..runtime.atomic import atomic_path
 from ..unet.model import UNet
+from ..unet.record import summary
 
 #: Name of the JSON description stored inside the TorchScript file (``_extra_files``).
 INFO_FILE = "napari_unet.json"
 
 
 def torchscript_info(model: UNet) -> dict[str, Any]:
-    """The JSON-able description stored with the traced module: sizes, channels, metadata."""
+    """The JSON-able description stored with the traced module: sizes, channels, the
+    model's record (``record``, as model files hold it) and its summary for people."""
     return {
         "format": "napari-unet-torchscript",
         "architecture": model.config(),
-        "metadata": model.metadata,
-        "input": "float32 (N, C, H, W), normalised as metadata['normalization'] says",
+        "summary": summary(model, detail=True),
+        "record": model.record.to_dict(),
+        "input": "float32 (N, C, H, W), normalised as record['normalization'] says",
         "output": "float32 (N, K, H - 2*margin, W - 2*margin): logits a_k(x), pre-softmax",
         "margin": model.margin,
         "min_input_size": model.min_input_size,
@@ -82,7 +85,7 @@ def export_torchscript(model: UNet, path: str | os.PathLike, *, overwrite: bool 
     """Write ``model`` as a TorchScript file (``torch.jit.load`` reads it, no Python needed).
 
     See the module docstring for the input size rule and the normalisation the caller must
-    apply. The architecture and ``model.metadata`` are stored in the file as
+    apply. The architecture, ``model.record`` and its summary are stored in the file as
     ``napari_unet.json`` (read back with :func:`read_torchscript_info`). Written atomically:
     an existing file is replaced only with ``overwrite=True`` and only once the new one is
     complete.
@@ -95,7 +98,7 @@ def export_torchscript(model: UNet, path: str | os.PathLike, *, overwrite: bool 
     try:
         info = json.dumps(torchscript_info(model))
     except TypeError as err:
-        raise ValueError(f"model.metadata must be JSON-serialisable: {err}") from err
+        raise ValueError(f"the model's record must be JSON-serialisable: {err}") from err
     traced = trace_model(model)
     with atomic_path(path) as tmp:
         torch.jit.save(traced, tmp, _extra_files={INFO_FILE: info})
@@ -103,7 +106,7 @@ def export_torchscript(model: UNet, path: str | os.PathLike, *, overwrite: bool 
 
 
 def read_torchscript_info(path: str | os.PathLike) -> dict[str, Any]:
-    """The description stored by :func:`export_torchscript` (architecture, metadata, sizes).
+    """The description stored by :func:`export_torchscript` (architecture, record, sizes).
 
     Loading a TorchScript file runs no pickled Python objects, but it does build the traced
     graph; a file that is not TorchScript raises :class:`CheckpointError`.

@@ -2,11 +2,19 @@
 
 A model file is a ``torch.save`` of a plain dict::
 
-    {"format": "napari-unet", "format_version": 1,
-     "config": "<JSON text: architecture, metadata>", "state_dict": {name: tensor}}
+    {"format": "napari-unet", "format_version": 2,
+     "config": "<JSON text: the model's record>", "state_dict": {name: tensor}}
+
+The record (:class:`~napari_unet.unet.record.ModelRecord`, ``"record_version": 2``) holds
+the architecture, classes, normalisation, training runs and where the model came from.
+Files of format version 1 (``"config": {"architecture": ..., "metadata": ...}``) are
+read too, their metadata converted by :meth:`ModelRecord.from_v1`.
 
 Loading uses ``torch.load(weights_only=True)``, which refuses to unpickle anything but
-tensors and plain containers, so a file from a stranger cannot run code.
+tensors and plain containers, so a file from a stranger cannot run code. Every field of
+the record is validated, the architecture against size bounds before anything is
+allocated, and the weights' names and shapes against the architecture before the network
+is built.
 """
 
 from __future__ import annotations
@@ -22,9 +30,12 @@ import torch
 
 from ..runtime.atomic import atomic_path
 from ..unet.model import UNet
+from ..unet.record import ModelRecord, RecordError
 
 FORMAT = "napari-unet"
-FORMAT_VERSION = 1
+FORMAT_VERSION = 2
+#: the format versions :func:`read_checkpoint` reads (1: metadata dict, 2: the record)
+READ_VERSIONS = (1, 2)
 SUFFIX = ".pt"
 
 
@@ -33,10 +44,13 @@ class CheckpointError(ValueError):
 
 
 def save_model(path: str | os.PathLike, model: UNet, overwrite: bool = True) -> Path:
-    """Write ``model`` (architecture, weights, ``model.metadata``) to ``path`` atomically.
+    """Write ``model`` (weights and ``model.record``, architecture included) to ``path``
+    atomically.
 
-    The file is written to a temporary name in the same folder and renamed over ``path``
-    only when complete, so a failure never leaves a half-written or destroyed file.
+    The record is validated as :func:`load_model` will read it (a ValueError naming the
+    field otherwise). The file is written to a temporary name in the same folder and
+    renamed over ``path`` only when complete, so a failure never leaves a half-written or
+    destroyed file.
     """
     path = Path(path)
     if path.exists() and not overwrite:
@@ -44,9 +58,10 @@ def save_model(path: str | os.PathLike, model: UNet, overwrite: bool = True) -> 
     if path.is_dir():
         raise IsADirectoryError(f"{path} is a folder, not a model file")
     try:
-        config_text = json.dumps({"architecture": model.config(), "metadata": model.metadata})
-    except TypeError as err:
-        raise ValueError(f"model.metadata must be JSON-serialisable: {err}") from err
+        config_text = model.record.to_json()
+    except (TypeError, ValueError) as err:
+        raise ValueError(f"the model's record must be JSON-serialisable: {err}") from err
+    ModelRecord.from_json(config_text, where=path.name)  # what loading it will check
     payload = {
         "format": FORMAT,
         "format_version": FORMAT_VERSION,
@@ -60,8 +75,59 @@ def save_model(path: str | os.PathLike, model: UNet, overwrite: bool = True) -> 
     return path
 
 
+def _read_record(payload: dict[str, Any], name: str) -> ModelRecord:
+    """The validated record of a payload of format 1 or 2."""
+    try:
+        config = json.loads(payload["config"])
+        if not isinstance(config, dict):
+            raise TypeError(f"the config is a {type(config).__name__}, not an object")
+        if payload["format_version"] == 1:
+            arch, metadata = config["architecture"], config.get("metadata") or {}
+    except (KeyError, TypeError, ValueError) as err:
+        raise CheckpointError(f"{name}: the model's config is damaged: {err}") from err
+    try:
+        if payload["format_version"] == 1:
+            return ModelRecord.from_v1(metadata, arch, where=name)
+        return ModelRecord.from_dict(config, where=name)
+    except RecordError as err:
+        raise CheckpointError(str(err)) from err
+
+
+def _check_weights(record: ModelRecord, state: dict[str, torch.Tensor], name: str) -> None:
+    """The names and shapes of the weights must be those of the architecture (checked on a
+    network built on the meta device: no memory is allocated)."""
+    with torch.device("meta"):
+        expected = UNet(**record.architecture.to_dict()).state_dict()
+    missing = [k for k in expected if k not in state]
+    unexpected = [k for k in state if k not in expected]
+    wrong = [
+        f"{k} {tuple(state[k].shape)} instead of {tuple(v.shape)}"
+        for k, v in expected.items()
+        if k in state and state[k].shape != v.shape
+    ]
+    problems = []
+    if missing:
+        problems.append(f"missing {', '.join(missing[:3])}" + (" ..." if len(missing) > 3 else ""))
+    if unexpected:
+        problems.append(
+            f"unexpected {', '.join(unexpected[:3])}" + (" ..." if len(unexpected) > 3 else "")
+        )
+    if wrong:
+        problems.append(f"shapes {', '.join(wrong[:3])}" + (" ..." if len(wrong) > 3 else ""))
+    if problems:
+        raise CheckpointError(
+            f"{name}: the weights do not fit the architecture in the file: {'; '.join(problems)}"
+        )
+
+
 def read_checkpoint(path: str | os.PathLike) -> dict[str, Any]:
-    """Read and validate a model file without building the model: {config, state_dict}."""
+    """Read and validate a model file without building the model.
+
+    Returns ``{"record": ModelRecord, "architecture": dict, "state_dict": {name: tensor},
+    "format_version": int}``. The record is validated field by field and the weights'
+    names and shapes against its architecture; raises :class:`CheckpointError` naming the
+    file and the field.
+    """
     path = Path(path)
     if not path.is_file():
         raise CheckpointError(f"{path}: no such model file")
@@ -101,25 +167,30 @@ def read_checkpoint(path: str | os.PathLike) -> dict[str, Any]:
             f"{path.name}: not a napari-unet model file (a bare state dict or another "
             "tool's checkpoint?)"
         )
-    if payload.get("format_version") != FORMAT_VERSION:
+    version = payload.get("format_version")
+    if isinstance(version, bool) or version not in READ_VERSIONS:
         raise CheckpointError(
-            f"{path.name}: model file version {payload.get('format_version')!r} is not "
-            f"supported (this version reads {FORMAT_VERSION})"
+            f"{path.name}: model file version {version!r} is not supported (this version "
+            f"reads {', '.join(map(str, READ_VERSIONS))})"
         )
-    try:
-        config = json.loads(payload["config"])
-        arch = dict(config["architecture"])
-        metadata = dict(config.get("metadata") or {})
-    except (KeyError, TypeError, ValueError) as err:
-        raise CheckpointError(f"{path.name}: the model's config is damaged: {err}") from err
+    record = _read_record(payload, path.name)
     state = payload.get("state_dict")
-    if not isinstance(state, dict) or not all(isinstance(v, torch.Tensor) for v in state.values()):
+    if not isinstance(state, dict) or not all(
+        isinstance(k, str) and isinstance(v, torch.Tensor) for k, v in state.items()
+    ):
         raise CheckpointError(f"{path.name}: the weights are missing or damaged")
-    return {"architecture": arch, "metadata": metadata, "state_dict": state}
+    _check_weights(record, state, path.name)
+    return {
+        "record": record,
+        "architecture": record.architecture.to_dict(),
+        "state_dict": state,
+        "format_version": version,
+    }
 
 
 def load_model(path: str | os.PathLike, device: str | torch.device = "cpu") -> UNet:
-    """Load a model saved by :func:`save_model`; raises :class:`CheckpointError` on a bad file."""
+    """Load a model saved by :func:`save_model` (format 2) or an earlier version (format
+    1); raises :class:`CheckpointError` on a bad file."""
     ckpt = read_checkpoint(path)
     name = Path(path).name
     try:
@@ -136,6 +207,6 @@ def load_model(path: str | os.PathLike, device: str | torch.device = "cpu") -> U
     for t in model.state_dict().values():
         if t.is_floating_point() and not torch.isfinite(t).all():
             raise CheckpointError(f"{name}: the weights contain NaN or infinite values")
-    model.metadata = ckpt["metadata"]
+    model.record = ckpt["record"]
     model.eval()
     return model.to(device)

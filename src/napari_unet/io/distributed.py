@@ -332,7 +332,7 @@ def predict_dask(
     ychunks, xchunks = _chunk_sizes(h, cy), _chunk_sizes(w, cx)
 
     # ---- normalisation statistics (global, so chunks agree with the in-memory result)
-    norm = model.metadata.get("normalization")
+    norm = model.record.normalization_dict()
     if not normalize_input or (norm or {}).get("method") == "none":
         stats_arr = None
     elif isinstance(stats, str):
@@ -532,7 +532,7 @@ def predict_zarr(
     for path in (labels_path, probabilities_path):  # check both before creating either
         if path is not None:
             check_output(path, overwrite=overwrite, inputs=inputs)
-    attrs = {"napari_unet": {"source": str(source), "classes": model.metadata.get("class_names")}}
+    attrs = {"napari_unet": {"source": str(source), "classes": model.record.classes.names}}
     sources, targets, written = [], [], []
     if labels_path is not None:
         arr = pred.labels

@@ -72,7 +72,7 @@ def capture_activations(
     _, h, w = plane.shape
     if max(h, w) > max_side:
         raise ValueError(f"image is {h}x{w}; inspect a crop of at most {max_side} px per side")
-    x = normalize(plane, model.metadata.get("normalization")) if normalize_input else plane
+    x = normalize(plane, model.record.normalization_dict()) if normalize_input else plane
     # pad exactly as overlap-tile prediction does, so the head equals predict_tiled's a_k(x)
     halo = context(model)
     crop = halo - model.margin

@@ -54,5 +54,5 @@ def build_model(
     from .model import UNet
 
     model = UNet(**preset_config(name, in_channels, n_classes, padding))
-    model.metadata["preset"] = name
+    model.record.preset = name
     return model

@@ -201,7 +201,7 @@ def predict_tiled(
         (``-1`` for napari RGB). Leading axes (Z, T, ...) are predicted plane by plane.
     tile_size: requested output tile side (rounded up to a valid size); memory is bounded
         by it, not by the image.
-    normalize_input: apply the model's recorded normalisation (``model.metadata``) per plane.
+    normalize_input: apply the model's recorded normalisation (``model.record``) per plane.
     precision: "fp32", "bf16" (CPUs with AVX-512 BF16/AMX, GPUs) or "fp16" (GPUs).
     test_time_augmentation: predict the 8 flips/quarter turns of each plane and average
         their a_k(x) (the paper averages rotated versions of the input, section 4): about
@@ -228,7 +228,7 @@ def predict_tiled(
         if progress is not None:
             progress(done, total)
 
-    norm = model.metadata.get("normalization")
+    norm = model.record.normalization_dict()
     net = inference_copy(model)  # once per call: the model may be trained in between
     for index in np.ndindex(*lead):
         plane = planes[index]

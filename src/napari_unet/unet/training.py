@@ -21,7 +21,7 @@ import threading
 import time
 import warnings
 from collections.abc import Iterator, Sequence
-from dataclasses import asdict, dataclass
+from dataclasses import asdict, dataclass, replace
 from typing import Any
 
 import numpy as np
@@ -45,6 +45,7 @@ from .augment import (
 from .batch_norm_statistics import batch_norm_layers, recompute_batch_norm_statistics
 from .data import IGNORE_INDEX, InputError, TrainingSample, check_classes
 from .model import UNet
+from .record import Normalization, TrainingRun
 from .softmax_energy import energy
 from .tiling import mirror_indices
 
@@ -58,7 +59,7 @@ class TrainingDiverged(RuntimeError):
 
 @dataclass
 class TrainConfig:
-    """Settings of one training run (JSON-able; recorded in the model's metadata)."""
+    """Settings of one training run (JSON-able; recorded in ``model.record.training``)."""
 
     steps: int = 200
     learning_rate: float = 1e-3
@@ -292,37 +293,38 @@ def training_tile_sizes(model: UNet, tile_size: int) -> tuple[int, int]:
 def prepare_model_metadata(
     model: UNet, samples: Sequence[TrainingSample], class_names: list[str] | None = None
 ) -> None:
-    """Record what prediction needs to reproduce training (normalisation, classes).
+    """Record what prediction needs to reproduce training (normalisation, classes) in
+    ``model.record``.
 
     A model that already records a normalisation (a pretrained one) must be trained on
     samples normalised the same way, or its predictions would silently shift.
     """
-    meta = model.metadata
+    record = model.record
     norms = {json.dumps(s.normalization, sort_keys=True) for s in samples}
     if len(norms) > 1:
         raise InputError("the training images were normalised in different ways")
-    norm = samples[0].normalization
-    recorded = meta.get("normalization")
-    if recorded is not None and recorded != norm:
+    norm = Normalization.from_dict(samples[0].normalization, name="the samples' normalization")
+    if record.normalization is not None and record.normalization != norm:
         raise InputError(
-            f"the model normalises images as {recorded} but the training images were "
-            f"prepared with {norm}: pass normalization=model.metadata['normalization'] "
-            "to prepare_sample"
+            f"the model normalises images as {record.normalization.to_dict()} but the "
+            f"training images were prepared with {norm.to_dict()}: pass "
+            "normalization=model.record.normalization_dict() to prepare_sample"
         )
-    meta["normalization"] = dict(norm)
+    record.normalization = norm
     modes = {s.mode for s in samples}
     if len(modes) > 1:
         raise InputError("mixing scribble and instance annotations in one run is not supported")
     mode = modes.pop()
-    meta["label_mode"] = mode
+    names = record.classes.names
     if class_names is not None:
-        meta["class_names"] = list(class_names)
-    elif len(meta.get("class_names", [])) != model.n_classes:
-        meta["class_names"] = (
+        names = list(class_names)
+    elif len(names or []) != model.n_classes:
+        names = (
             ["background", "cell"]
             if mode == "instances" and model.n_classes == 2
             else [f"class {k + 1}" for k in range(model.n_classes)]
         )
+    record.classes = replace(record.classes, names=names, label_mode=mode)
 
 
 def make_optimizer(
@@ -522,20 +524,19 @@ def _record_training(
 ) -> None:
     if steps_done == 0:
         return
-    history: list[dict[str, Any]] = model.metadata.setdefault("training", [])
-    history.append(
-        {
-            "config": asdict(config),
-            "steps_done": steps_done,
-            "precision_used": precision,
+    model.record.training.append(
+        TrainingRun(
+            config=asdict(config),
+            steps_done=steps_done,
+            precision_used=precision,
             # how many batches the batch-norm statistics were recomputed on (0: not done)
-            "batch_norm_recomputed": bn_batches,
-            "final_loss": float(np.mean(losses[-10:])) if losses else None,
-            "images": [s.name for s in samples],
-            "annotated_pixels": int(sum(s.n_annotated for s in samples)),
-            "date": time.strftime("%Y-%m-%d %H:%M:%S"),
-            "description": description,
-        }
+            batch_norm_recomputed=bn_batches,
+            final_loss=float(np.mean(losses[-10:])) if losses else None,
+            images=[s.name for s in samples],
+            annotated_pixels=int(sum(s.n_annotated for s in samples)),
+            date=time.strftime("%Y-%m-%d %H:%M:%S"),
+            description=description,
+        )
     )
 
 

@@ -5,6 +5,7 @@ Pure Python (no Qt, no torch), so it is cheap to import and easy to test.
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from typing import Any
 
 import numpy as np
@@ -70,19 +71,37 @@ def classes_for_training(model_classes: int, mode: str, label_classes: int) -> i
     return max(model_classes, label_classes)
 
 
-def predicts_instances(metadata: dict[str, Any], n_classes: int) -> bool:
+def _classes_and_runs(record: Any) -> tuple[str | None, list[str], list[Any]]:
+    """(label mode, class names, training runs as dicts or TrainingRuns) of a
+    :class:`~napari_unet.unet.record.ModelRecord` or of a format 1 metadata mapping."""
+    if isinstance(record, Mapping):  # a metadata dict (or the transitional model.metadata)
+        return (
+            record.get("label_mode"),
+            list(record.get("class_names") or []),
+            list(record.get("training") or []),
+        )
+    return record.classes.label_mode, list(record.classes.names or []), list(record.training)
+
+
+def predicts_instances(record: Any, n_classes: int) -> bool:
     """Whether predictions also give instances (connected components of channel 1): for
     models trained on instances, and for background/object models fine-tuned on scribbles
-    (the bundled nuclei model keeps its class names "background", "nucleus")."""
-    if metadata.get("label_mode") == "instances":
+    (the bundled nuclei model keeps its class names "background", "nucleus").
+
+    ``record``: ``model.record``, or a format 1 metadata mapping."""
+    mode, names, _ = _classes_and_runs(record)
+    if mode == "instances":
         return True
-    names = metadata.get("class_names") or []
     return n_classes == 2 and len(names) == 2 and names[0] == "background"
 
 
-def steps_trained(metadata: dict[str, Any]) -> int:
-    """Optimiser steps a model has been trained for, over all its recorded runs."""
-    return sum(int(h.get("steps_done") or 0) for h in metadata.get("training") or [])
+def steps_trained(record: Any) -> int:
+    """Optimiser steps a model has been trained for, over all its recorded runs
+    (``model.record``, or a format 1 metadata mapping)."""
+    _, _, runs = _classes_and_runs(record)
+    return sum(
+        int((r.get("steps_done") if isinstance(r, Mapping) else r.steps_done) or 0) for r in runs
+    )
 
 
 def detect_label_mode(values: np.ndarray) -> str:
@@ -102,36 +121,13 @@ def detect_label_mode(values: np.ndarray) -> str:
 
 
 def describe_model(model: Any) -> str:
-    """One or two lines about a model: architecture, classes, source, training so far."""
+    """Two or three lines about a model: architecture, classes, source, training so far
+    (:func:`napari_unet.unet.record.summary`)."""
     if model is None:
         return "No model yet: Train creates one from the source above."
-    cfg = model.config()
-    meta = model.metadata or {}
-    bn = ", batch norm" if cfg["batch_norm"] else ""
-    names = meta.get("class_names") or []
-    classes = f"{cfg['n_classes']} classes" + (f" ({', '.join(names)})" if names else "")
-    head = (
-        f"U-Net depth {cfg['depth']}, base {cfg['base_channels']}, {cfg['padding']}{bn}; "
-        f"{cfg['in_channels']} input channel(s) -> {classes}"
-    )
-    history = meta.get("training") or []
-    steps = steps_trained(meta)
-    if history:
-        last = history[-1].get("final_loss")
-        loss = f", last loss {last:.3g}" if isinstance(last, float) else ""
-        trained = f"trained {steps} steps in {len(history)} run(s){loss}"
-        images = sorted({img for h in history for img in h.get("images", [])})
-        if images and not meta.get("trained_on"):
-            shown = ", ".join(images[:3]) + (", ..." if len(images) > 3 else "")
-            trained += f" on {shown}"
-    else:
-        trained = "untrained"
-    source = meta.get("source", "new")
-    mode = meta.get("label_mode")
-    text = f"{head}\nsource: {source}; {trained}" + (f"; {mode} mode" if mode else "")
-    if meta.get("trained_on"):
-        text += f"\noriginally trained on {meta['trained_on']}"
-    return text
+    from ..unet.record import summary
+
+    return summary(model)
 
 
 def describe_pending(source: str, summary: str = "") -> str:
