@@ -22,6 +22,7 @@ import os
 import platform
 import sys
 import time
+from dataclasses import replace
 from pathlib import Path
 
 import numpy as np
@@ -72,8 +73,9 @@ def append_eval_summary(log_path: Path, eval_json: Path) -> None:
 
 
 def main(argv: list[str] | None = None) -> int:
-    from napari_unet import TrainConfig, UNet, prepare_sample, save_model, train
+    from napari_unet import TrainConfig, UNet, save_model, train
     from napari_unet.pretrained import dsb_split, read_dsb_pair
+    from napari_unet.workflow import LabelPlan, WeightRecipe, annotated_planes, training_samples
 
     ap = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     ap.add_argument("--data", type=Path, default=DEFAULT_DATA)
@@ -121,25 +123,6 @@ def main(argv: list[str] | None = None) -> int:
     )
     log("held-out ids: " + " ".join(r["image_id"][:12] for r in split["test"]))
 
-    samples = []
-    use_wm = args.w0 > 0
-    for row in split["train"]:
-        image, labels = read_dsb_pair(args.data, row["image_id"])
-        s = prepare_sample(
-            image,
-            labels,
-            mode="instances",
-            use_weight_map=use_wm,
-            w0=args.w0,
-            sigma=args.sigma,
-            class_balance=False,
-            name=row["image_id"][:12],
-        )
-        repeat = args.brightfield_repeat if row["modality"] == "brightfield_gray" else 1
-        samples.extend([s] * repeat)
-    t_prep = time.perf_counter() - t_start
-    log(f"prepared {len(split['train'])} images ({len(samples)} with repeats) in {t_prep:.0f} s")
-
     torch.manual_seed(args.seed)
     model = UNet(
         in_channels=1,
@@ -150,6 +133,19 @@ def main(argv: list[str] | None = None) -> int:
         batch_norm=True,
         dropout=0.0,
     )
+    # the workflow's rules, as the CLI and the widget apply them: instance labels,
+    # w(x) of eq. 2 (recorded in the model so that fine-tuning reuses it)
+    plan = LabelPlan("instances", 2)
+    recipe = WeightRecipe(border=args.w0 > 0, w0=args.w0, sigma=args.sigma)
+    samples = []
+    for row in split["train"]:
+        image, labels = read_dsb_pair(args.data, row["image_id"])
+        planes = list(annotated_planes(image, labels, None, name=row["image_id"][:12]))
+        repeat = args.brightfield_repeat if row["modality"] == "brightfield_gray" else 1
+        samples.extend(training_samples(model, planes, plan, recipe) * repeat)
+    t_prep = time.perf_counter() - t_start
+    log(f"prepared {len(split['train'])} images ({len(samples)} with repeats) in {t_prep:.0f} s")
+
     n_params = sum(p.numel() for p in model.parameters())
     log(f"model: {json.dumps(model.config())}, {n_params} parameters")
     config = TrainConfig(
@@ -182,28 +178,22 @@ def main(argv: list[str] | None = None) -> int:
     log(f"training time: {t_train:.0f} s ({t_train / 60:.1f} min) on {args.threads} threads")
 
     # the model history keeps a short list of images, the full split is in the log/card
-    for entry in model.metadata.get("training", []):
-        names = entry.get("images", [])
-        entry["images"] = sorted(set(names))
-        entry["training_seconds"] = round(t_train, 1)
-    model.metadata.update(
-        {
-            "name": args.name,
-            "description": (
-                "Nuclei (background / nucleus) in grey fluorescence and brightfield images; "
-                "a starting point for fine-tuning on your own annotations."
-            ),
-            "trained_on": (
-                f"{len(split['train'])} grey images (fluorescence + brightfield) of the Kaggle "
-                "Data Science Bowl 2018 stage1_train set (BBBC038, CC0), community-fixed "
-                "labels; every 5th image per modality held out"
-            ),
-            "class_names": ["background", "nucleus"],
-            "label_mode": "instances",
-            "source": f"bundled:{args.name}",
-            "weight_map": {"w0": args.w0, "sigma": args.sigma, "class_balance": False},
-        }
+    record = model.record
+    for run in record.training:
+        run.images = sorted(set(run.images or []))
+        run.extra["training_seconds"] = round(t_train, 1)
+    record.name = args.name
+    record.description = (
+        "Nuclei (background / nucleus) in grey fluorescence and brightfield images; "
+        "a starting point for fine-tuning on your own annotations."
     )
+    record.trained_on = (
+        f"{len(split['train'])} grey images (fluorescence + brightfield) of the Kaggle "
+        "Data Science Bowl 2018 stage1_train set (BBBC038, CC0), community-fixed "
+        "labels; every 5th image per modality held out"
+    )
+    record.classes = replace(record.classes, names=["background", "nucleus"])
+    record.source = f"bundled:{args.name}"
     save_model(args.out, model)
     log(f"saved {args.out} ({args.out.stat().st_size / 1e6:.2f} MB)")
     log(f"total time: {time.perf_counter() - t_start:.0f} s")

@@ -218,15 +218,15 @@ def test_channel_confusions(setup, errors, qtbot) -> None:
 def _labels(kind: str) -> tuple[np.ndarray, str, str]:
     _, labels = scene()
     if kind == "negative":
-        return labels.astype(np.int8) - 1, "auto", "has negative values"
+        return labels.astype(np.int8) - 1, "auto", "negative values"
     if kind == "huge ids as scribbles":
-        return labels.astype(np.uint32) * 2_000_000_000, "scribbles", "is it an instance layer"
+        return labels.astype(np.uint32) * 2_000_000_000, "scribbles", "an instance layer"
     if kind == "instances without background":
-        return labels + 1, "instances", "has no background"
+        return labels + 1, "instances", "no background"
     if kind == "empty":
-        return np.zeros_like(labels), "auto", "has no annotations"
+        return np.zeros_like(labels), "auto", "no annotated pixels"
     if kind == "single class":
-        return (labels > 0).astype(np.uint8), "auto", "has only one class"
+        return (labels > 0).astype(np.uint8), "auto", "only one class"
     if kind == "shape mismatch":
         return labels[:40], "auto", "they must match pixel for pixel"
     if kind == "stack for a plane":

@@ -492,29 +492,13 @@ def test_default_path_fine_tunes_the_bundled_model_on_scribbles(
 
 
 def test_model_rules_of_the_widget() -> None:
-    """The pure rules behind the model section (no Qt needed)."""
-    from napari_unet.widgets.options import (
-        NEW_MODEL,
-        classes_for_training,
-        default_source,
-        predicts_instances,
-        steps_trained,
-    )
+    """The pure rules behind the model section (no Qt needed); the rules about models and
+    labels are the workflow's (tests/test_workflow_*.py)."""
+    from napari_unet.widgets.options import NEW_MODEL, default_source
 
     assert default_source([]) == NEW_MODEL
     assert default_source(["cells", "nuclei"]) == "Pretrained: nuclei"
     assert default_source(["cells"]) == "Pretrained: cells"
-    # a model keeps its classes when they cover the annotations; instances need 2
-    assert classes_for_training(2, "scribbles", 2) == 2
-    assert classes_for_training(4, "scribbles", 2) == 4
-    assert classes_for_training(2, "scribbles", 3) == 3
-    assert classes_for_training(3, "instances", 2) == 2
-    assert predicts_instances({"label_mode": "instances"}, 2)
-    assert predicts_instances({"label_mode": "scribbles", "class_names": ["background", "a"]}, 2)
-    assert not predicts_instances({"label_mode": "scribbles", "class_names": ["c1", "c2"]}, 2)
-    assert not predicts_instances({"class_names": ["background", "a", "b"]}, 3)
-    assert steps_trained({"training": [{"steps_done": 5}, {"steps_done": None}, {}]}) == 5
-    assert steps_trained({}) == 0
 
 
 def test_gui_command_gives_the_canvas_room_beside_the_dock(

@@ -46,7 +46,7 @@ def wait_idle(qtbot, widget, timeout: float = 120) -> None:
 @pytest.mark.parametrize(
     ("labels", "message"),
     [
-        (np.zeros((128, 128), np.uint8), "no annotations"),
+        (np.zeros((128, 128), np.uint8), "no annotated pixels"),
         (np.pad(np.ones((10, 10), np.uint8), ((0, 118), (0, 118))), "only one class"),
         (np.ones((64, 64), np.uint8), "must match"),
     ],

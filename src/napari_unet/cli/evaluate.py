@@ -9,7 +9,7 @@ from pathlib import Path
 from typing import Any
 
 from .errors import file_error
-from .models import label_lut, load_model_arg, model_input, predict_in_memory
+from .models import instance_options, load_model_arg, model_input, predict_options
 from .options import (
     add_common,
     add_inference,
@@ -110,7 +110,7 @@ def cmd_evaluate(args: argparse.Namespace) -> int:
         pairs = pair_files(expand_paths(args.images), gts)
         kind = args.kind
         if kind == "auto":
-            kind = "instances" if model.metadata.get("label_mode") == "instances" else "semantic"
+            kind = "instances" if model.record.classes.label_mode == "instances" else "semantic"
 
     rows: list[dict[str, Any]] = []
     bar = ProgressBar("evaluate", enabled=not args.quiet)
@@ -170,22 +170,12 @@ def _predict_for_evaluation(
     model: Any, image: Any, path: Path, kind: str, args: argparse.Namespace
 ) -> Any:
     """What ``predict`` would write for ``image``: class values, or instance ids."""
-    import numpy as np
+    from ..workflow import segment
 
     img, axis = model_input(image, path, model.in_channels, args.channel_axis)
-    result = predict_in_memory(model, img, axis, args, probabilities=kind == "instances")
-    if kind == "instances":
-        from ..instances import instances_from_prediction
-
-        return instances_from_prediction(
-            result.probabilities[min(1, model.n_classes - 1)],
-            threshold=args.threshold,
-            min_size=args.min_size,
-            seed_threshold=args.seed_threshold,
-        )
-    lut = label_lut(model)
-    labels = result.labels
-    return labels if lut is None else lut[labels.astype(np.int64) - 1]
+    split = instance_options(args) if kind == "instances" else None
+    result = segment(model, img, axis, predict_options(args), instances=split)
+    return result.instances if kind == "instances" else result.labels
 
 
 def _scores(pred: Any, gt: Any, kind: str, args: argparse.Namespace) -> dict[str, Any]:

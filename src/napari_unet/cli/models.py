@@ -12,16 +12,11 @@ from typing import Any
 
 def load_model_arg(args: argparse.Namespace, device: str = "cpu") -> Any:
     """The model of ``--pretrained NAME`` or ``--model FILE``."""
-    from ..io.checkpoint import load_model
+    from ..workflow import ModelChoice, open_model
 
     if getattr(args, "pretrained", None):
-        from ..pretrained import load_pretrained
-
-        return load_pretrained(args.pretrained, device=device)
-    path = Path(args.model)
-    if not path.exists():
-        raise FileNotFoundError(f"{path}: no such model file")
-    return load_model(path, device=device)
+        return open_model(ModelChoice.bundled(args.pretrained), device=device)
+    return open_model(ModelChoice.file(args.model), device=device)
 
 
 def looks_rgb(image: Any, path: Path) -> bool:
@@ -66,40 +61,29 @@ def model_input(
     return image, None
 
 
-def predict_in_memory(
-    model: Any,
-    image: Any,
-    channel_axis: int | None,
-    args: argparse.Namespace,
-    probabilities: bool,
-    progress: Any = None,
-) -> Any:
-    """``predict_tiled`` with the inference options of the command line
-    (:func:`.parser.add_inference`): labels, and p_k(x) if ``probabilities``."""
-    from ..unet.tiling import predict_tiled
+def predict_options(args: argparse.Namespace) -> Any:
+    """The workflow's :class:`PredictOptions` of the inference options
+    (:func:`.options.add_inference`)."""
+    from ..workflow import PredictOptions
 
-    return predict_tiled(
-        model,
-        image,
-        channel_axis=channel_axis,
+    return PredictOptions(
         tile_size=args.tile_size,
         batch_size=args.batch_size,
         device=args.device,
         precision=args.precision,
-        return_logits=False,
-        return_probabilities=probabilities,
-        test_time_augmentation=args.tta,
-        progress=progress,
+        tta=getattr(args, "tta", False),
     )
 
 
-def label_lut(model: Any) -> Any:
-    """Class channel k -> the label value written (label_values of dense models, else k+1)."""
-    import numpy as np
+def instance_options(args: argparse.Namespace) -> Any:
+    """The workflow's :class:`InstanceOptions` of ``--object-class``, ``--threshold``,
+    ``--min-size``, ``--no-split`` and ``--seed-threshold``."""
+    from ..workflow import InstanceOptions
 
-    values = model.metadata.get("label_values")
-    if values is None or len(values) != model.n_classes:
-        return None
-    values = np.asarray(values, dtype=np.int64)
-    dtype = np.uint8 if values.max() < 256 else np.uint16 if values.max() < 65536 else np.int64
-    return values.astype(dtype)
+    return InstanceOptions(
+        object_class=getattr(args, "object_class", None),
+        threshold=args.threshold,
+        min_size=args.min_size,
+        split=not getattr(args, "no_split", False),
+        seed_threshold=args.seed_threshold,
+    )

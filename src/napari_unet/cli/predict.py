@@ -9,7 +9,7 @@ from pathlib import Path
 from typing import Any
 
 from .errors import file_error
-from .models import label_lut, load_model_arg, model_input, predict_in_memory
+from .models import instance_options, load_model_arg, model_input, predict_options
 from .options import (
     add_cluster,
     add_common,
@@ -101,6 +101,7 @@ def cmd_predict(args: argparse.Namespace) -> int:
 
     from ..io.images import check_output, expand_paths, is_zarr, read_image
     from ..unet.data import InputError
+    from ..workflow import instance_channel
     from .cluster import start_client
 
     model = load_model_arg(args)
@@ -115,18 +116,17 @@ def cmd_predict(args: argparse.Namespace) -> int:
         for key, target in plan.items():
             if key != "input":
                 check_output(target, overwrite=args.overwrite, inputs=inputs)
-    if args.instances and model.n_classes < 2:
-        raise InputError("--instances needs a model with at least two classes")
-    object_class = (args.object_class or 2) - 1
-    if args.instances and not 0 <= object_class < model.n_classes:
-        raise InputError(f"--object-class must be between 1 and {model.n_classes}")
+    split = instance_options(args) if args.instances else None
+    object_channel = instance_channel(model, split, asked=True)  # checked before any work
+    if split is not None:
+        split.validate()
     if args.seed_threshold is not None and (not args.instances or args.no_split):
         raise InputError(
             "--seed-threshold splits --instances: it needs --instances, not --no-split"
         )
     if args.tta and (args.workers or args.scheduler or any(is_zarr(p) for p in inputs)):
         raise InputError("--tta works on in-memory images, not with zarr inputs or a cluster")
-    lut = label_lut(model)
+    predict_options(args).validate()
     client, to_close = start_client(args)  # before creating anything: it may fail
     created = not out.exists()
     out.mkdir(parents=True, exist_ok=True)
@@ -138,10 +138,10 @@ def cmd_predict(args: argparse.Namespace) -> int:
             try:
                 if is_zarr(path):
                     with _local_chunk_threads(args.threads if client is None else None):
-                        _predict_zarr_file(model, plan, args, lut, bar, client)
+                        _predict_zarr_file(model, plan, args, bar, client)
                 else:
                     image = np.asarray(read_image(path, lazy=False))
-                    _predict_file(model, image, plan, args, lut, object_class, bar, client)
+                    _predict_file(model, image, plan, args, object_channel, bar, client)
             except (InputError, ValueError) as err:
                 raise file_error(path, err) from err
             written = ", ".join(str(p) for k, p in plan.items() if k != "input")
@@ -202,15 +202,13 @@ def _predict_file(
     image: Any,
     plan: dict[str, Path],
     args: argparse.Namespace,
-    lut: Any,
-    object_class: int,
+    object_channel: int | None,
     bar: ProgressBar,
     client: Any,
 ) -> None:
     """Predict an in-memory image (tiled, or as dask chunks on ``client``) and write it."""
-    import numpy as np
-
     from ..io.images import write_image, write_labels
+    from ..workflow import annotation_labels, segment, split_instances
 
     path = plan["input"]
     img, axis = model_input(image, path, model.in_channels, args.channel_axis)
@@ -231,26 +229,18 @@ def _predict_file(
         )
         targets = [pred.labels] + ([pred.probabilities] if need_probs else [])
         results = compute(*targets, progress=bar, client=client)
-        labels = results[0]
+        labels = annotation_labels(model, results[0])
         probs = results[1] if need_probs else None
     else:
-        result = predict_in_memory(model, img, axis, args, need_probs, progress=bar)
+        result = segment(
+            model, img, axis, predict_options(args), probabilities=need_probs, progress=bar
+        )
         labels, probs = result.labels, result.probabilities
-    if lut is not None:
-        labels = lut[labels.astype(np.int64) - 1]
     write_labels(plan["labels"], labels, overwrite=args.overwrite)
     if "probabilities" in plan:
         write_image(plan["probabilities"], probs, overwrite=args.overwrite)
     if "instances" in plan:
-        from ..instances import instances_from_prediction
-
-        inst = instances_from_prediction(
-            probs[object_class],
-            threshold=args.threshold,
-            split_touching=not args.no_split,
-            min_size=args.min_size,
-            seed_threshold=args.seed_threshold,
-        )
+        inst = split_instances(probs[object_channel], instance_options(args))
         write_labels(plan["instances"], inst, overwrite=args.overwrite)
 
 
@@ -271,15 +261,16 @@ def _predict_zarr_file(
     model: Any,
     plan: dict[str, Path],
     args: argparse.Namespace,
-    lut: Any,
     bar: ProgressBar,
     client: Any,
 ) -> None:
     """Predict a zarr / OME-Zarr volume lazily, chunk by chunk, into zarr outputs."""
     from ..io.distributed import predict_zarr
     from ..io.images import open_zarr
+    from ..workflow import label_values_table
 
     path = plan["input"]
+    table = label_values_table(model)
     predict_zarr(
         model,
         path,
@@ -296,5 +287,5 @@ def _predict_zarr_file(
         precision=args.precision,
         device=None if args.device == "auto" else args.device,
         batch_size=args.batch_size,
-        label_values=None if lut is None else [int(v) for v in lut],
+        label_values=None if table is None else [int(v) for v in table],
     )

@@ -8,10 +8,11 @@ import numpy as np
 from magicgui.widgets import ComboBox
 from napari.layers import Image, Labels
 
+from ..unet.data import InputError
+from ..workflow.labels import LABEL_MODES, interpret_labels
 from . import layers as L
 from .form import Section, TextLabel
 from .inputs import ImageInput, LabelsInput, read_image, read_labels, user_errors
-from .options import LABEL_MODES, detect_label_mode
 
 #: larger annotation layers are only summarised when training starts (np.unique is slow)
 INFO_MAX_PIXELS = 50_000_000
@@ -31,13 +32,14 @@ class DataSection(Section):
         self.labels_layer = ComboBox(
             choices=self._labels_choices,
             nullable=True,
-            tooltip="Annotations: scribbles (0 = not annotated, c = class c) or instance ids",
+            tooltip="Annotations: scribbles (0 = not annotated, c = class c), instance ids, "
+            "or a dense mask (every pixel a class value, e.g. 0/255)",
         )
         self.label_mode = ComboBox(
             choices=LABEL_MODES,
             value="auto",
-            tooltip="auto: more than 10 distinct values, or one above 10, means instance ids; "
-            "otherwise class values (scribbles)",
+            tooltip="auto: one value above 10 (0/255) is a dense mask; more than 10 distinct "
+            "values, or several above 10, are instance ids; otherwise class values (scribbles)",
         )
         self.data_info = TextLabel()
         self.add_rows(
@@ -153,12 +155,16 @@ class DataSection(Section):
             self.data_info.value = f"'{layer.name}': large layer, checked when training starts"
             return
         values, counts = np.unique(data, return_counts=True)
-        mode = self.label_mode.value
-        mode = detect_label_mode(values) if mode == "auto" else mode
-        annotated = int(counts[values != 0].sum())
-        if mode == "instances":
+        try:
+            plan = interpret_labels(values, self.label_mode.value, what=f"'{layer.name}'")
+        except InputError as err:
+            self.data_info.value = str(err)
+            return
+        annotated = int(counts.sum() if plan.mode == "dense" else counts[values != 0].sum())
+        what = plan.describe()  # dense: the classes and their values
+        if plan.mode == "instances":
             what = f"instances: {int(np.count_nonzero(values))} objects"
-        else:
+        elif plan.mode == "scribbles":
             what = f"scribbles: classes {', '.join(str(int(v)) for v in values if v != 0)}"
         self.data_info.value = (
             f"{what}; {annotated:,} annotated pixels ({100 * annotated / max(data.size, 1):.1f} %)"

@@ -13,7 +13,7 @@ import numpy as np
 from napari.layers import Image, Labels, Layer
 
 from ..unet.data import InputError
-from .options import MAX_SCRIBBLE_CLASSES, detect_label_mode
+from ..workflow.labels import LabelPlan, distinct_values, interpret_labels
 
 
 @dataclass
@@ -43,16 +43,26 @@ class ImageInput:
 
 @dataclass
 class LabelsInput:
-    """The annotation layer: its data, the label mode and K, and which planes are annotated."""
+    """The annotation layer: its data, what its values mean (the workflow's
+    :class:`~napari_unet.workflow.LabelPlan`), and which planes are annotated."""
 
     layer: Labels
-    mode: str  # "scribbles" or "instances"
-    n_classes: int  # K the annotation asks for
+    plan: LabelPlan
     planes: list[tuple[int, ...]] = field(default_factory=list)  # annotated leading indices
 
     @property
     def name(self) -> str:
         return self.layer.name
+
+    @property
+    def mode(self) -> str:
+        """ "scribbles", "instances" or "dense"."""
+        return self.plan.mode
+
+    @property
+    def n_classes(self) -> int:
+        """K the annotation asks for."""
+        return self.plan.n_classes
 
     @property
     def data(self) -> Any:
@@ -115,11 +125,9 @@ def read_image(layer: Layer | None, channel_axis: int | None) -> ImageInput:
 
 
 def read_labels(layer: Layer | None, image: ImageInput, mode: str = "auto") -> LabelsInput:
-    """Check the annotation layer against the image and find the mode, K and annotated planes.
-
-    Raises :class:`InputError` for a wrong layer type, a shape mismatch, no annotations or a
-    single class.
-    """
+    """Check the annotation layer against the image and interpret its values
+    (:func:`napari_unet.workflow.interpret_labels`: the rules and messages of every
+    front-end); find the annotated planes. Raises :class:`InputError`."""
     if layer is None:
         raise InputError(
             "pick an annotation Labels layer: paint a few strokes per class in a Labels "
@@ -137,44 +145,13 @@ def read_labels(layer: Layer | None, image: ImageInput, mode: str = "auto") -> L
             "for pixel"
         )
     data = np.asarray(layer.data)
-    values = np.unique(data)
-    if values.size and values[0] < 0:
-        raise InputError(f"'{layer.name}' has negative values: labels must be >= 0")
-    nonzero = values[values != 0]
-    if nonzero.size == 0:
-        raise InputError(
-            f"'{layer.name}' has no annotations (every pixel is 0): paint at least two "
-            "classes, e.g. 1 = background and 2 = nucleus"
-        )
-    if mode == "auto":
-        mode = detect_label_mode(values)
-    if mode == "scribbles":
-        n_classes = int(nonzero.max())
-        if nonzero.size < 2:
-            raise InputError(
-                f"'{layer.name}' has only one class (value {int(nonzero[0])}): paint at least "
-                "two classes, e.g. 1 = background and 2 = nucleus"
-            )
-        if n_classes > MAX_SCRIBBLE_CLASSES:
-            raise InputError(
-                f"'{layer.name}' uses class values up to {n_classes}: is it an instance "
-                "layer? Choose label mode 'instances'"
-            )
-    elif mode == "instances":
-        n_classes = 2
-        if values[0] != 0:
-            raise InputError(
-                f"'{layer.name}' has no background (no pixel is 0): instance labels need "
-                "0 = background around the cells"
-            )
-    else:
-        raise InputError(f"unknown label mode {mode!r}")
+    plan = interpret_labels(distinct_values([data]), mode, what=f"'{layer.name}'")
     lead = shape[:-2]
     if lead:
         planes = [idx for idx in np.ndindex(*lead) if np.any(data[idx])]
     else:
         planes = [()]
-    return LabelsInput(layer, mode, n_classes, planes)
+    return LabelsInput(layer, plan, planes)
 
 
 def check_channels(model: Any, image: ImageInput) -> None:

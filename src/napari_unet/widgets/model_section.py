@@ -12,6 +12,7 @@ from qtpy.QtWidgets import QFileDialog, QWidget
 
 from ..unet.data import InputError
 from ..unet.presets import DEFAULT_PRESET
+from ..workflow import ModelChoice, open_model
 from .form import Section, TextLabel, row
 from .options import (
     FROM_FILE,
@@ -40,7 +41,7 @@ def bundled_summary(name: str) -> str:
 
 def bundled_card(model: Any) -> str:
     """The model card of a bundled model (a fine-tuned one too), else ''."""
-    source = (model.metadata or {}).get("source", "") if model is not None else ""
+    source = (model.record.source or "") if model is not None else ""
     if not source.startswith("bundled:"):
         return ""
     from ..pretrained import model_card
@@ -91,25 +92,17 @@ class ModelSection(Section):
     def build(self, in_channels: int, n_classes: int) -> Any:
         """A model from the chosen source (not yet the current one): a new U-Net with this
         many input channels and classes, a bundled model, or the chosen file."""
+        return open_model(self.choice(), in_channels, n_classes)
+
+    def choice(self) -> ModelChoice:
+        """The workflow's :class:`~napari_unet.workflow.ModelChoice` of the source picked."""
         source = self.model_source.value
         if source == NEW_MODEL:
-            from ..unet.presets import build_model
-
-            model = build_model(self.preset.value, in_channels, n_classes)
-            model.metadata["source"] = f"new {self.preset.value} U-Net"
-            return model
+            return ModelChoice.new(self.preset.value)
         if source == FROM_FILE:
-            from ..io.checkpoint import load_model
-
-            path = self.model_file.value
-            if not path or not Path(path).is_file():
-                raise InputError("choose a model file (*.pt) first")
-            model = load_model(path)
-            model.metadata.setdefault("source", f"file {Path(path).name}")
-            return model
-        from ..pretrained import load_pretrained
-
-        return load_pretrained(source[len(PRETRAINED_PREFIX) :])
+            path = self.model_file.value  # Path(".") while nothing is chosen
+            return ModelChoice.file(None if not path or Path(path).is_dir() else path)
+        return ModelChoice.bundled(source[len(PRETRAINED_PREFIX) :])
 
     def show(self, model: Any) -> None:
         """Describe the current model (or, without one, what Train will start from); a

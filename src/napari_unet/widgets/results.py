@@ -67,7 +67,8 @@ def write_prediction(
         contrast_limits=(0.0, 1.0),
         blending="additive",
     )
-    seg_dtype = np.uint8 if k < 255 else np.uint16
+    # class values k + 1, or a dense model's annotation values (0/255, ...)
+    seg_dtype = np.promote_types(np.uint8 if k < 255 else np.uint16, r.labels.dtype)
     seg = L.output_array(v, L.SEGMENTATION, spatial, seg_dtype, image.name)
     seg[at] = r.labels
     like = labels.layer if labels is not None else None

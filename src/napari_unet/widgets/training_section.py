@@ -16,9 +16,9 @@ from magicgui.widgets import (
     SpinBox,
 )
 
+from ..workflow import WeightRecipe
 from .form import Section, TextLabel, row
 from .loss_plot import LossPlot
-from .workers import AnnotationSettings
 
 OPTIMIZERS = [("adam (quick fine-tuning)", "adam"), ("sgd, momentum 0.99 (paper)", "sgd")]
 PRECISIONS = [("auto", "auto"), ("fp32", "fp32"), ("bf16 (mixed)", "bf16")]
@@ -122,11 +122,10 @@ class TrainingSection(Section):
             recompute_batch_norm=bool(self.precise_batch_norm.value),
         )
 
-    def annotation_settings(self, mode: str) -> AnnotationSettings:
-        """How annotations in ``mode`` become targets and the weight map w(x)."""
-        return AnnotationSettings(
-            mode=mode,
-            use_weight_map=bool(self.use_weight_map.value),
+    def weight_recipe(self) -> WeightRecipe:
+        """The w(x) recipe of these settings (eq. 2; the border term applies to instances)."""
+        return WeightRecipe(
+            border=bool(self.use_weight_map.value),
             w0=float(self.w0.value),
             sigma=float(self.sigma.value),
             class_balance=bool(self.class_balance.value),
@@ -134,15 +133,12 @@ class TrainingSection(Section):
 
     def adopt_weight_map_recipe(self, model: Any) -> None:
         """Fine-tune with the weight map recipe the model was trained with, if it says."""
-        recipe = (model.metadata or {}).get("weight_map")
-        if not isinstance(recipe, dict):
+        recipe = WeightRecipe.recorded(model)
+        if recipe is None:
             return
-        if "w0" in recipe:
-            self.w0.value = float(recipe["w0"])
-        if "sigma" in recipe:
-            self.sigma.value = float(recipe["sigma"])
-        if "class_balance" in recipe:
-            self.class_balance.value = bool(recipe["class_balance"])
+        self.w0.value = float(recipe.w0)
+        self.sigma.value = float(recipe.sigma)
+        self.class_balance.value = bool(recipe.class_balance)
 
     # ------------------------------------------------------------------ progress
     def begin(self, total: int, message: str) -> None:

@@ -32,7 +32,7 @@ from .inputs import (
 )
 from .inspect_section import InspectSection
 from .model_section import ModelSection, ask_save_path, write_model_file
-from .options import classes_for_training, describe_model, predicts_instances, steps_trained
+from .options import describe_model
 from .results import write_activations, write_prediction, write_weights
 from .runner import JobRunner
 from .training_section import TrainingSection
@@ -200,7 +200,7 @@ class UNetWidget(QWidget):
         self._job = Job("train", image, labels)
         self._follow_view()
         self.loss_plot.clear(config.steps)
-        done = steps_trained(model.metadata)
+        done = model.record.steps_trained()
         self.training_section.begin(
             config.steps,
             f"preparing {len(planes)} plane(s)"
@@ -210,8 +210,8 @@ class UNetWidget(QWidget):
             train_job,
             model,
             planes,
-            classes_for_training(model.n_classes, labels.mode, labels.n_classes),
-            self.training_section.annotation_settings(labels.mode),
+            labels.plan,
+            self.training_section.weight_recipe(),
             config,
             self.jobs.cancel_event,
             lambda: self._live,
@@ -254,12 +254,11 @@ class UNetWidget(QWidget):
             indices,
             lambda idx: image_plane(image, idx),
             (lambda idx: np.array(labels.data[idx])) if labels is not None else None,
-            self.training_section.annotation_settings(labels.mode) if labels is not None else None,
+            (labels.plan, self.training_section.weight_recipe()) if labels is not None else None,
             self.device.value,
             self.jobs.cancel_event,
             total=len(indices),
             desc="U-Net prediction",
-            with_instances=predicts_instances(self.model.metadata, self.model.n_classes),
             tta=bool(self.inspect_section.tta.value),
         )
 

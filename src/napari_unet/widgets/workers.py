@@ -18,7 +18,7 @@ from typing import Any
 
 import numpy as np
 
-from ..unet.data import IGNORE_INDEX
+from ..workflow import AnnotatedPlane, LabelPlan, WeightRecipe
 
 Index = tuple[int, ...]
 Region = tuple[int, int, int, int]  # y0, y1, x0, x1 within a plane
@@ -113,17 +113,6 @@ class LiveView:
     region: Region
 
 
-@dataclass
-class AnnotationSettings:
-    """How annotations become targets and weights (the same for training and w(x), loss(x))."""
-
-    mode: str  # "scribbles" | "instances"
-    use_weight_map: bool = True
-    w0: float = 10.0
-    sigma: float = 5.0
-    class_balance: bool = False
-
-
 # ------------------------------------------------------------------------------- helpers
 def view_region(shape: tuple[int, int], center: tuple[float, float], max_side: int) -> Region:
     """A window of at most ``max_side`` per side centred (as far as possible) on ``center``."""
@@ -140,32 +129,8 @@ def _crop(a: np.ndarray, region: Region) -> np.ndarray:
     return a[..., y0:y1, x0:x1]
 
 
-def _prepare(
-    model: Any,
-    plane: np.ndarray,
-    labels: np.ndarray,
-    ann: AnnotationSettings,
-    name: str,
-) -> Any:
-    from ..unet.data import prepare_sample
-
-    return prepare_sample(
-        plane,
-        labels,
-        mode=ann.mode,
-        in_channels=model.in_channels,
-        channel_axis=0,
-        normalization=model.metadata.get("normalization"),
-        use_weight_map=ann.use_weight_map,
-        w0=ann.w0,
-        sigma=ann.sigma,
-        class_balance=ann.class_balance,
-        name=name,
-    )
-
-
-def _shown_weight(sample: Any) -> np.ndarray:
-    return np.where(sample.target != IGNORE_INDEX, sample.weight, 0.0).astype(np.float32)
+def _index_suffix(index: Index) -> str:
+    return f"[{', '.join(map(str, index))}]" if index else ""
 
 
 class _Cancelled(Exception):
@@ -225,8 +190,8 @@ class TrainingPlane:
 def train_job(
     model: Any,
     planes: Sequence[TrainingPlane],
-    n_classes: int,
-    ann: AnnotationSettings,
+    plan: LabelPlan,
+    recipe: WeightRecipe,
     config: Any,
     cancel: threading.Event,
     live_view: Callable[[], LiveView | None],
@@ -235,7 +200,8 @@ def train_job(
     image_name: str = "",
     refresh_seconds: float = 2.0,
 ) -> Generator[Any, None, JobDone]:
-    """Prepare the samples, fit the head to the classes, train; refresh the live view.
+    """Fit the head to the classes, prepare the samples (the workflow's
+    :func:`~napari_unet.workflow.prepare_training`), train; refresh the live view.
 
     Yields :class:`Notice`, :class:`WeightsReady`, the core's ``Progress`` after every step
     and a live :class:`PlaneResult` every ``refresh_seconds`` (at most ~20 % of the time is
@@ -243,29 +209,21 @@ def train_job(
     """
     from ..unet.data import normalize
     from ..unet.training import train
+    from ..workflow import prepare_training, shown_weight
 
     t0 = time.perf_counter()
-    if model.n_classes != n_classes:
-        old = model.n_classes
-        model.replace_head(n_classes)
-        yield Notice(
-            f"the model had {old} classes, the annotations need {n_classes}: it got a new, "
-            "untrained output layer (the rest of the network is kept)"
-        )
-    if ann.mode == "instances" and ann.use_weight_map:
-        # the recipe of w(x), so that fine-tuning can reuse it (as the bundled models do)
-        model.metadata["weight_map"] = {
-            "w0": ann.w0,
-            "sigma": ann.sigma,
-            "class_balance": ann.class_balance,
-        }
-    samples = []
-    for p in planes:
-        name = image_name + (f"[{', '.join(map(str, p.index))}]" if p.index else "")
-        samples.append(_prepare(model, p.image, p.labels, ann, name))
-        if cancel.is_set():
-            return JobDone("train", cancelled=True, seconds=time.perf_counter() - t0)
-    yield WeightsReady([p.index for p in planes], [_shown_weight(s) for s in samples])
+    annotated = [
+        AnnotatedPlane(p.image, p.labels, image_name + _index_suffix(p.index)) for p in planes
+    ]
+    prepared = prepare_training(
+        model, annotated, plan, recipe, flips=config.augment, cancelled=cancel.is_set
+    )
+    for notice in prepared.notices:
+        yield Notice(notice)
+    samples = prepared.samples
+    if cancel.is_set():
+        return JobDone("train", cancelled=True, seconds=time.perf_counter() - t0)
+    yield WeightsReady([p.index for p in planes], [shown_weight(s) for s in samples])
     by_index = {p.index: s for p, s in zip(planes, samples, strict=True)}
     from ..runtime.devices import resolve_device, resolve_precision
 
@@ -281,12 +239,12 @@ def train_job(
         if sample is not None:
             plane = sample.image
         else:
-            plane = normalize(read_plane(view.index), model.metadata.get("normalization"))
+            plane = normalize(read_plane(view.index), model.record.normalization_dict())
         region = _crop(plane, view.region)
         pred = _predict_plane(model, region, config.device, precision=preview_precision)
         return PlaneResult(view.index, view.region, pred.probabilities, pred.labels, live=True)
 
-    gen = train(model, samples, config, description=f"napari widget, {ann.mode}")
+    gen = train(model, samples, config, description=f"napari widget, {plan.mode}")
     steps = 0
     last_refresh, refresh_cost = time.perf_counter(), 0.0
     cancelled = False
@@ -316,8 +274,9 @@ def train_job(
         if result is not None:
             yield result
     done = JobDone("train", cancelled=cancelled, steps=steps, seconds=time.perf_counter() - t0)
-    last_run = (model.metadata.get("training") or [{}])[-1]
-    if config.recompute_batch_norm and not cancelled and not last_run.get("batch_norm_recomputed"):
+    last_run = model.record.last_run
+    recomputed = last_run is not None and last_run.batch_norm_recomputed
+    if config.recompute_batch_norm and not cancelled and not recomputed:
         done.extra["note"] = (
             "batch-norm statistics not recomputed (the model has no batch norm, or the pass "
             "failed: see the terminal); the training statistics are kept"
@@ -331,44 +290,62 @@ def predict_job(
     indices: Sequence[Index],
     read_plane: Callable[[Index], np.ndarray],
     read_labels: Callable[[Index], np.ndarray] | None,
-    ann: AnnotationSettings | None,
+    annotations: tuple[LabelPlan, WeightRecipe] | None,
     device: str,
     cancel: threading.Event,
     *,
-    with_instances: bool = False,
     tta: bool = False,
 ) -> Generator[PlaneResult, None, JobDone]:
-    """Overlap-tile prediction plane by plane: a_k(x), p_k(x), labels, instances, and where
-    the plane is annotated, w(x) and the per-pixel loss of the current model. ``tta``:
-    average a_k(x) over the 8 flips/quarter turns of each plane."""
-    from ..instances import instances_from_prediction
+    """Overlap-tile prediction plane by plane (the workflow's
+    :func:`~napari_unet.workflow.segment`): a_k(x), p_k(x), labels with the annotation's
+    values, instances of the model's object class if it has one, and where the plane is
+    annotated, w(x) and the per-pixel loss of the current model. ``tta``: average a_k(x)
+    over the 8 flips/quarter turns of each plane."""
     from ..unet.data import InputError, normalize
+    from ..workflow import InstanceOptions, PredictOptions, sample_of, segment, shown_weight
 
     t0 = time.perf_counter()
-    norm = model.metadata.get("normalization")
+    norm = model.record.normalization_dict()
+    options = PredictOptions(device=device, tta=tta)
+
+    def check(_done: int, _total: int) -> None:
+        if cancel.is_set():
+            raise _Cancelled
+
     for n, index in enumerate(indices):
         if cancel.is_set():
             return JobDone("predict", cancelled=True, steps=n, seconds=time.perf_counter() - t0)
         plane = read_plane(index)
-        normalized = normalize(plane, norm)
         try:  # a large plane (8 views with tta) stops between two tiles
-            pred = _predict_plane(model, normalized, device, tta, cancel=cancel)
+            seg = segment(
+                model,
+                normalize(plane, norm),
+                0,
+                options,
+                instances=InstanceOptions(),
+                instances_asked=False,
+                probabilities=True,
+                logits=True,
+                normalized=True,
+                progress=check,
+            )
         except _Cancelled:
             return JobDone("predict", cancelled=True, steps=n, seconds=time.perf_counter() - t0)
         h, w = plane.shape[-2:]
-        result = PlaneResult(index, (0, h, 0, w), pred.probabilities, pred.labels, pred.logits)
-        if with_instances and pred.probabilities.shape[0] >= 2:
-            result.instances = instances_from_prediction(pred.probabilities[1])
-        if read_labels is not None and ann is not None:
+        result = PlaneResult(
+            index, (0, h, 0, w), seg.probabilities, seg.labels, seg.logits, seg.instances
+        )
+        if read_labels is not None and annotations is not None:
             labels = read_labels(index)
+            plan, recipe = annotations
             if np.any(labels):
                 try:
-                    sample = _prepare(model, plane, labels, ann, "")
+                    sample = sample_of(model, AnnotatedPlane(plane, labels), plan, recipe)
                 except InputError:
                     sample = None  # e.g. a class the model does not have: no loss to show
-                if sample is not None and int(sample.target.max()) < pred.logits.shape[0]:
-                    result.weight = _shown_weight(sample)
-                    result.loss = _loss_map(pred.logits, sample)
+                if sample is not None and int(sample.target.max()) < seg.logits.shape[0]:
+                    result.weight = shown_weight(sample)
+                    result.loss = _loss_map(seg.logits, sample)
         yield result
     return JobDone("predict", steps=len(indices), seconds=time.perf_counter() - t0)
 
@@ -386,7 +363,7 @@ def activations_job(
     from ..unet.activations import capture_activations
     from ..unet.data import normalize
 
-    normalized = normalize(plane, model.metadata.get("normalization"))
+    normalized = normalize(plane, model.record.normalization_dict())
     acts = capture_activations(
         model,
         np.ascontiguousarray(_crop(normalized, region)),

@@ -32,7 +32,14 @@ from .prediction import (
     segment,
     split_instances,
 )
-from .samples import AnnotatedPlane, WeightRecipe, annotated_planes, sample_of, shown_weight
+from .samples import (
+    AnnotatedPlane,
+    WeightRecipe,
+    annotated_planes,
+    sample_of,
+    shown_weight,
+    training_samples,
+)
 from .training import PreparedTraining, label_offset_note, prepare_training
 
 __all__ = [
@@ -63,4 +70,5 @@ __all__ = [
     "shown_weight",
     "split_instances",
     "steps_trained",
+    "training_samples",
 ]

@@ -108,7 +108,7 @@ def interpret_labels(
     if mode not in LABEL_MODES:
         raise InputError(f"unknown label mode {mode!r}: one of {', '.join(LABEL_MODES)}")
     if values.size and values[0] < 0:
-        raise InputError(f"{what} have negative values: labels must be >= 0")
+        raise InputError(f"{what}: negative values (labels must be >= 0)")
     if mode == "auto":
         mode = detect_label_mode(values)
     if mode == "dense":
@@ -116,13 +116,13 @@ def interpret_labels(
     nonzero = values[values != 0]
     if nonzero.size == 0:
         raise InputError(
-            f"{what} have no annotated pixels (every pixel is 0): paint at least two classes, "
+            f"{what}: no annotated pixels (every pixel is 0); paint at least two classes, "
             "e.g. 1 = background and 2 = nucleus"
         )
     if mode == "instances":
         if values[0] != 0:
             raise InputError(
-                f"{what} have no background (no pixel is 0): instance labels need "
+                f"{what}: no background (no pixel is 0); instance labels need "
                 "0 = background around the cells"
             )
         return LabelPlan("instances", 2)
@@ -136,13 +136,13 @@ def _scribbles(nonzero: np.ndarray, what: str) -> LabelPlan:
     ):
         shown = ", ".join(map(str, nonzero[:6])) + (", ..." if nonzero.size > 6 else "")
         raise InputError(
-            f"{what} use the values {shown}: as scribbles, value c is class c, which would "
-            f"make {n_classes} classes. Choose label mode 'instances' for cell ids, or "
-            "'dense' for a mask such as 0/255"
+            f"{what}: values {shown}; as scribbles, value c is class c, which would make "
+            f"{n_classes} classes. Is it an instance layer? Choose label mode 'instances' "
+            "for cell ids, or 'dense' for a mask such as 0/255"
         )
     if nonzero.size < 2:
         raise InputError(
-            f"{what} have only one class (value {int(nonzero[0])}): paint at least two "
+            f"{what}: only one class (value {int(nonzero[0])}); paint at least two "
             "classes, e.g. 1 = background and 2 = nucleus (a binary mask: label mode 'dense')"
         )
     return LabelPlan("scribbles", n_classes)
@@ -151,11 +151,11 @@ def _scribbles(nonzero: np.ndarray, what: str) -> LabelPlan:
 def _dense(values: np.ndarray, what: str) -> LabelPlan:
     if values.size < 2:
         raise InputError(
-            f"dense labels need at least two values, {what} hold only {values.tolist()}"
+            f"{what}: dense labels need at least two values, found only {values.tolist()}"
         )
     if values.size > MAX_CLASSES:
         raise InputError(
-            f"{what} hold {values.size} distinct values: too many classes for dense labels "
+            f"{what}: {values.size} distinct values, too many classes for dense labels "
             "(object ids? choose label mode 'instances')"
         )
     return LabelPlan("dense", int(values.size), tuple(int(v) for v in values))

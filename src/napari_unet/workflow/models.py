@@ -7,7 +7,7 @@ The same rules for the CLI (``--preset`` / ``--pretrained`` / ``--from``), the w
 from __future__ import annotations
 
 import os
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import Any
 
@@ -52,7 +52,7 @@ def open_model(
         from ..unet.presets import build_model
 
         model = build_model(choice.preset, in_channels, n_classes, padding=choice.padding)
-        model.metadata["source"] = f"new {choice.preset} U-Net"
+        model.record.source = f"new {choice.preset} U-Net"
         return model.to(device)
     if choice.kind == "bundled":
         from ..pretrained import load_pretrained
@@ -67,7 +67,8 @@ def open_model(
         if not path.is_file():
             raise InputError(f"{path}: no such model file")
         model = load_model(path, device=device)
-        model.metadata.setdefault("source", f"file {path.name}")
+        if model.record.source is None:
+            model.record.source = f"file {path.name}"
         return model
     raise InputError(f"unknown model source {choice.kind!r}")
 
@@ -97,20 +98,18 @@ def fit_model(model: Any, plan: LabelPlan, class_names: list[str] | None = None)
             f"the model had {model.n_classes} classes, the annotations need {n_classes}: it "
             "got a new, untrained output layer (the rest of the network is kept)"
         )
-        model.replace_head(n_classes)
-        model.metadata.pop("class_names", None)
-    if plan.label_values is not None:
-        model.metadata["label_values"] = list(plan.label_values)
-        class_names = class_names or [f"value {v}" for v in plan.label_values]
-    else:
-        model.metadata.pop("label_values", None)
-    if class_names is not None:
-        if len(class_names) != model.n_classes:
-            raise InputError(
-                f"{len(class_names)} class names for {model.n_classes} classes: "
-                + ", ".join(class_names)
-            )
-        model.metadata["class_names"] = list(class_names)
+        model.replace_head(n_classes)  # drops the old head's names, values and colours
+    classes = model.record.classes
+    values = None if plan.label_values is None else list(plan.label_values)
+    if values is not None:
+        class_names = class_names or [f"value {v}" for v in values]
+    if class_names is not None and len(class_names) != model.n_classes:
+        raise InputError(
+            f"{len(class_names)} class names for {model.n_classes} classes: "
+            + ", ".join(class_names)
+        )
+    names = classes.names if class_names is None else list(class_names)
+    model.record.classes = replace(classes, names=names, label_values=values)
     return notices
 
 
@@ -128,10 +127,10 @@ def object_channel(model: Any, requested: int | None = None) -> int | None:
         return requested - 1
     if model.n_classes < 2:
         return None
-    meta = model.metadata
-    if meta.get("label_mode") == "instances":
+    classes = model.record.classes
+    if classes.label_mode == "instances":
         return 1
-    names = meta.get("class_names") or []
+    names = classes.names or []
     if model.n_classes == 2 and len(names) == 2 and names[0] == "background":
         return 1
     return None
@@ -140,7 +139,7 @@ def object_channel(model: Any, requested: int | None = None) -> int | None:
 def label_values_table(model: Any) -> np.ndarray | None:
     """Class channel k -> the annotation value written (a dense model's ``label_values``),
     or None where channel k is simply value k + 1."""
-    values = model.metadata.get("label_values")
+    values = model.record.classes.label_values
     if values is None or len(values) != model.n_classes:
         return None
     values = np.asarray(values, dtype=np.int64)
@@ -150,4 +149,4 @@ def label_values_table(model: Any) -> np.ndarray | None:
 
 def steps_trained(model: Any) -> int:
     """Optimiser steps a model has been trained for, over all its recorded runs."""
-    return sum(int(run.get("steps_done") or 0) for run in model.metadata.get("training") or [])
+    return model.record.steps_trained()

@@ -15,6 +15,7 @@ from typing import Any
 import numpy as np
 
 from ..unet.data import IGNORE_INDEX, InputError, TrainingSample, prepare_sample
+from ..unet.record import WeightMapRecipe
 from .labels import LabelPlan
 
 
@@ -34,17 +35,17 @@ class WeightRecipe:
         if not (np.isfinite(self.sigma) and self.sigma > 0):
             raise InputError(f"sigma must be > 0, got {self.sigma}")
 
-    def record(self) -> dict[str, Any]:
-        """What the model file keeps of the recipe (as the bundled models do)."""
-        return {"w0": self.w0, "sigma": self.sigma, "class_balance": self.class_balance}
+    def record(self) -> WeightMapRecipe:
+        """What the model's record keeps of the recipe (as the bundled models do)."""
+        return WeightMapRecipe(float(self.w0), float(self.sigma), bool(self.class_balance))
 
     @classmethod
     def recorded(cls, model: Any) -> WeightRecipe | None:
         """The recipe a model was trained with, if it recorded one."""
-        recipe = model.metadata.get("weight_map")
-        if not isinstance(recipe, dict):
+        recipe = model.record.weight_map
+        if recipe is None:
             return None
-        return cls(border=True, **{k: recipe[k] for k in ("w0", "sigma", "class_balance")})
+        return cls(True, recipe.w0, recipe.sigma, recipe.class_balance)
 
 
 @dataclass
@@ -99,7 +100,7 @@ def training_samples(
     if not samples:
         raise InputError("no annotated pixels in any label image")
     if plan.mode == "instances" and recipe.border:
-        model.metadata["weight_map"] = recipe.record()
+        model.record.weight_map = recipe.record()
     return samples
 
 
@@ -114,7 +115,7 @@ def sample_of(
             mode=plan.core_mode,
             in_channels=model.in_channels,
             channel_axis=0,
-            normalization=model.metadata.get("normalization"),
+            normalization=model.record.normalization_dict(),
             use_weight_map=recipe.border and plan.mode == "instances",
             w0=recipe.w0,
             sigma=recipe.sigma,
