@@ -77,3 +77,15 @@ def assert_unchanged(viewer, before) -> None:
     for (_, _, a), (_, _, b) in zip(after, before, strict=True):
         assert a.dtype == b.dtype
         np.testing.assert_array_equal(a, b)
+
+
+@pytest.fixture(scope="module")
+def one_torch_thread():
+    """One torch thread for a module's tests (2 shared cores; tiny U-Nets are as fast on
+    one): ``pytestmark = pytest.mark.usefixtures("one_torch_thread")``."""
+    import torch
+
+    threads = torch.get_num_threads()
+    torch.set_num_threads(1)
+    yield
+    torch.set_num_threads(threads)

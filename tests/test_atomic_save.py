@@ -28,12 +28,7 @@ from napari_unet.cli import main
 FAULTS = ("write", "flush", "fsync", "replace", "interrupt")
 
 
-@pytest.fixture(autouse=True, scope="module")
-def _one_torch_thread():
-    threads = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(threads)
+pytestmark = pytest.mark.usefixtures("one_torch_thread")
 
 
 def _model(seed: int) -> UNet:

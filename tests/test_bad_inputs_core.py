@@ -38,13 +38,7 @@ FAST = settings(max_examples=20, deadline=None, suppress_health_check=[HealthChe
 
 
 # ---------------------------------------------------------------------------- helpers
-@pytest.fixture(autouse=True, scope="module")
-def _one_torch_thread():
-    """Tiny networks run ~8x faster on one thread than on two contended cores."""
-    threads = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(threads)
+pytestmark = pytest.mark.usefixtures("one_torch_thread")
 
 
 def tiny(in_channels: int = 1, n_classes: int = 2, seed: int = 0) -> UNet:

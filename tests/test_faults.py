@@ -33,12 +33,7 @@ NORM = {"method": "percentile", "low": 1.0, "high": 99.8}
 SIDE = 64
 
 
-@pytest.fixture(autouse=True, scope="module")
-def _one_torch_thread():
-    threads = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(threads)
+pytestmark = pytest.mark.usefixtures("one_torch_thread")
 
 
 def scene(h: int = SIDE, w: int = SIDE, seed: int = 0) -> tuple[np.ndarray, np.ndarray]:

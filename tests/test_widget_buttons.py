@@ -25,12 +25,7 @@ RESULTS = ("a_k(x)", "p_k(x)", "segmentation", "loss(x)")
 CROP = (slice(40, 168), slice(200, 328))  # 128 x 128 of the sample, with 5 nuclei
 
 
-@pytest.fixture(autouse=True, scope="module")
-def _one_torch_thread():
-    threads = torch.get_num_threads()
-    torch.set_num_threads(1)  # 2 shared cores; a tiny U-Net is as fast on one
-    yield
-    torch.set_num_threads(threads)
+pytestmark = pytest.mark.usefixtures("one_torch_thread")
 
 
 def click(qtbot, button) -> None:
