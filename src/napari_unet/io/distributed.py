@@ -38,6 +38,7 @@ from typing import Any
 import numpy as np
 
 from ..unet.data import InputError, as_channels_first
+from ..unet.normalization import apply_bounds, percentile_bounds, percentiles_of
 
 DEFAULT_CHUNK = 1024  # output chunk side when the input has no chunks of its own
 MAX_SAMPLES = 2**22  # pixels per channel used to compute normalisation percentiles
@@ -61,14 +62,6 @@ class DaskPrediction:
 
 
 # ---------------------------------------------------------------------------- helpers
-def _grid_starts(length: int, tile_out: int, step: int) -> list[int]:
-    """Tile output starts (relative to the chunk origin) covering ``length`` pixels."""
-    if length <= tile_out:
-        return [0]
-    n = math.ceil((length - tile_out) / step) + 1
-    return [i * step for i in range(n)]
-
-
 def _chunk_sizes(length: int, chunk: int) -> tuple[int, ...]:
     full, rest = divmod(length, chunk)
     return (chunk,) * full + ((rest,) if rest else ())
@@ -91,14 +84,9 @@ def normalization_stats(
     """
     import dask.array as da
 
-    from ..unet.data import DEFAULT_NORMALIZATION
-
-    norm = normalization or DEFAULT_NORMALIZATION
-    method = norm.get("method", "percentile")
-    if method == "none":
+    percentiles = percentiles_of(normalization)
+    if percentiles is None:
         return None
-    if method != "percentile":
-        raise InputError(f"unknown normalisation method {method!r}")
     darr = da.asarray(image)
     lead = darr.shape[:-3]
     n_planes = int(np.prod(lead, dtype=np.int64))
@@ -108,16 +96,13 @@ def normalization_stats(
     sample = np.asarray(darr[..., ::stride, ::stride].compute(), dtype=np.float32)
     if not np.isfinite(sample).all():
         raise InputError("the image contains NaN or infinite pixels")
-    low, high = norm.get("low", 1.0), norm.get("high", 99.8)
     c = sample.shape[-3]
     if per_plane:
         flat = sample.reshape(*lead, c, -1).astype(np.float64)
     else:
         flat = np.moveaxis(sample.reshape(-1, c, sample.shape[-2] * sample.shape[-1]), 1, 0)
         flat = flat.reshape(c, -1).astype(np.float64)
-    axis = -1
-    lo = np.percentile(flat, low, axis=axis)
-    hi = np.percentile(flat, high, axis=axis)
+    lo, hi = percentile_bounds(flat, *percentiles)
     return np.stack([lo, hi], axis=-1)
 
 
@@ -128,11 +113,7 @@ def _apply_stats(window: np.ndarray, stats: np.ndarray | None) -> np.ndarray:
         raise InputError("the image contains NaN or infinite pixels")
     if stats is None:
         return x
-    lo = np.asarray(stats[..., 0], dtype=np.float64)
-    scale = np.asarray(stats[..., 1], dtype=np.float64) - lo
-    scale[scale < 1e-12] = 1.0
-    out = (x - lo[:, None, None]) / scale[:, None, None]
-    return out.astype(np.float32, copy=False)
+    return apply_bounds(x, stats[..., 0], stats[..., 1])
 
 
 def _prepared(model: Any, device: Any) -> Any:
@@ -297,7 +278,7 @@ def predict_dask(
     from dask.base import tokenize
     from dask.highlevelgraph import HighLevelGraph
 
-    from ..unet.tiling import default_tile_size, mirror_indices, tile_geometry
+    from ..unet.tiling import default_tile_size, mirror_indices, tile_geometry, tile_starts
 
     x = as_channels_first(da.asarray(image), channel_axis, model.in_channels)
     lead = x.shape[:-3]
@@ -363,10 +344,10 @@ def predict_dask(
 
     spatial: list[tuple[int, int, Any]] = []
     for by, bh in enumerate(ychunks):
-        sy = _grid_starts(bh, tile_out, step)
+        sy = tile_starts(bh, tile_out, step)
         rows, yblocks = window(by * cy, bh, h, ystarts, sy)
         for bx, bw in enumerate(xchunks):
-            sx = _grid_starts(bw, tile_out, step)
+            sx = tile_starts(bw, tile_out, step)
             cols, xblocks = window(bx * cx, bw, w, xstarts, sx)
             spatial.append((by, bx, (bh, bw, sy, sx, rows, cols, yblocks, xblocks)))
     for plane in np.ndindex(*lead):

@@ -1,4 +1,5 @@
-"""napari label conventions <-> training targets, image layout and normalisation.
+"""napari label conventions <-> training targets, and image layout (normalisation:
+:mod:`.normalization`).
 
 Label conventions (DESIGN.md):
 
@@ -16,18 +17,15 @@ from typing import Any, Literal
 
 import numpy as np
 
+from .errors import InputError
+from .normalization import DEFAULT_NORMALIZATION, normalize
+
 #: Target value of pixels that are not annotated (napari Labels value 0 in scribble mode).
 IGNORE_INDEX = -1
 
 LabelMode = Literal["scribbles", "instances"]
 LABEL_MODES: tuple[str, ...] = ("scribbles", "instances")
 
-#: Percentile normalisation as in stardist / cellpose: (x - p_low) / (p_high - p_low).
-DEFAULT_NORMALIZATION: dict[str, Any] = {"method": "percentile", "low": 1.0, "high": 99.8}
-
-
-class InputError(ValueError):
-    """Bad input that the user can fix (wrong shape, no annotations, NaNs, ...)."""
 
 
 # ---------------------------------------------------------------------------- images
@@ -65,49 +63,6 @@ def as_channels_first(image: np.ndarray, channel_axis: int | None, in_channels: 
     if min(image.shape[-2:]) < 1:
         raise InputError(f"image has an empty spatial axis: shape {image.shape}")
     return image
-
-
-def normalize(image: np.ndarray, normalization: dict[str, Any] | None = None) -> np.ndarray:
-    """Normalise one image (C, H, W) per channel to float32 by the model's recorded recipe.
-
-    ``{"method": "percentile", "low": 1, "high": 99.8}`` maps the low/high percentiles of
-    each channel to 0/1 (not clipped); ``{"method": "none"}`` only casts. NaN or infinite
-    pixels raise :class:`InputError`.
-    """
-    norm = normalization or DEFAULT_NORMALIZATION
-    raw = np.asarray(image)
-    if raw.dtype == bool:
-        raw = raw.astype(np.uint8)
-    # float32 holds every 8/16-bit value exactly; wider types (float64, 32/64-bit integers)
-    # are normalised in float64, so large values, offsets and ranges keep their grey levels
-    wide = raw.dtype.itemsize > 4 or (raw.dtype.kind in "iu" and raw.dtype.itemsize == 4)
-    x = raw.astype(np.float64 if wide else np.float32, copy=False)
-    if not np.isfinite(x).all():
-        raise InputError("the image contains NaN or infinite pixels")
-    method = norm.get("method", "percentile")
-    if method == "none":
-        out = x.astype(np.float32)
-        if not np.isfinite(out).all():
-            raise InputError(
-                "the image has values beyond the float32 range (about 3.4e38): use "
-                "percentile normalisation"
-            )
-        return out
-    if method != "percentile":
-        raise InputError(f"unknown normalisation method {method!r}")
-    # percentiles (float64) of unsigned images straight from the integers: exact, and
-    # partitioning 1-2 byte values is ~5x faster than partitioning a float64 copy (not
-    # signed ones: numpy interpolates with b - a in the input dtype, which can wrap)
-    src = raw if raw.dtype.kind == "u" else x.astype(np.float64, copy=False)
-    flat = src.reshape(src.shape[0], -1)
-    lo, hi = np.percentile(flat, [norm.get("low", 1.0), norm.get("high", 99.8)], axis=1)
-    scale = hi - lo
-    # a constant channel (a range at the rounding level of its values): shift only
-    rounding = 8 * np.finfo(x.dtype).eps * np.maximum(np.abs(lo), np.abs(hi))
-    scale[(scale <= rounding) | (scale <= 0)] = 1.0
-    lo, scale = lo.astype(x.dtype), scale.astype(x.dtype)  # float32 arithmetic unless wide
-    out = (x - lo[:, None, None]) / scale[:, None, None]
-    return out.astype(np.float32, copy=False)
 
 
 # ---------------------------------------------------------------------------- labels

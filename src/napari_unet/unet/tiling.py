@@ -111,7 +111,7 @@ def _valid_margin(depth: int) -> int:
     return 2 * sum(2 * 2**i for i in range(depth)) + 2 * 2**depth
 
 
-def _starts(length: int, tile_out: int, step: int) -> list[int]:
+def tile_starts(length: int, tile_out: int, step: int) -> list[int]:
     """Output-coordinate starts of the tiles along one axis (on the 2**depth grid)."""
     if length <= tile_out:
         return [0]
@@ -124,10 +124,10 @@ def iter_tiles(
 ) -> Iterator[tuple[int, int, np.ndarray]]:
     """Yield (y0, x0, input tile) for a (C, H, W) plane; y0/x0 are output coordinates."""
     _, h, w = plane.shape
-    for y0 in _starts(h, tile_out, step):
+    for y0 in tile_starts(h, tile_out, step):
         rows = mirror_indices(y0 - halo, y0 - halo + tile_in, h)
         band = plane[:, rows]
-        for x0 in _starts(w, tile_out, step):
+        for x0 in tile_starts(w, tile_out, step):
             cols = mirror_indices(x0 - halo, x0 - halo + tile_in, w)
             yield y0, x0, band[:, :, cols]
 
@@ -177,7 +177,7 @@ def count_tiles(model: UNet, spatial_shape: tuple[int, ...], tile_size: int | No
     _, tile_out, _, step = tile_geometry(model, tile_size)
     h, w = spatial_shape[-2:]
     planes = int(np.prod(spatial_shape[:-2], dtype=np.int64))
-    return planes * len(_starts(h, tile_out, step)) * len(_starts(w, tile_out, step))
+    return planes * len(tile_starts(h, tile_out, step)) * len(tile_starts(w, tile_out, step))
 
 
 def predict_tiled(
