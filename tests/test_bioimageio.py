@@ -515,3 +515,14 @@ def test_napari_tiled_prediction_agrees_with_consumers_on_the_test_pair(exported
     m = model.margin
     ours = predict_tiled(model, x[0, 0], tile_size=40).logits
     np.testing.assert_allclose(ours[:, m:-m, m:-m], y[0], atol=1e-3)
+
+
+def test_package_says_what_each_channel_means() -> None:
+    """Channel k is class k + 1, or, for a model trained on dense labels, the label value
+    it records (the description must not claim 'class k+1' for a 0/255 model)."""
+    from napari_unet.interchange.bioimageio import channel_meaning
+
+    model = UNet(in_channels=1, n_classes=2, depth=1, base_channels=4)
+    assert channel_meaning(model) == "channel k is class k+1"
+    model.record.classes.label_values = [0, 255]
+    assert channel_meaning(model) == "channel k is label value (0: 0, 1: 255)"

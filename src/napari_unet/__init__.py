@@ -56,7 +56,7 @@ _EXPORTS = {
     "isbi_scores": "metrics",
     "evaluate_segmentation": "metrics",
     "export_bioimageio": "interchange.bioimageio",
-    "import_bioimageio": "interchange.bioimageio",
+    "import_bioimageio": "interchange.bioimageio_import",
     "export_torchscript": "interchange.torchscript",
     "list_pretrained": "pretrained",
 }

@@ -15,7 +15,8 @@ What the package says, in the paper's notation (Ronneberger et al. 2015):
   normalisation recorded in ``model.record.normalization``.
 - output ``logits`` (batch, channel, y, x): the output feature channels a_k(x) before the
   softmax (``probabilities=True`` adds the spec's ``softmax`` postprocessing and names it
-  ``probabilities``: p_k(x)). Channel k is class k + 1.
+  ``probabilities``: p_k(x)). Channel k is class k + 1, or the k-th recorded label value
+  of a model trained on dense labels (:func:`channel_meaning`).
 - valid input sizes ``min + n * 2**depth``; with valid padding the output is smaller than
   the input by the model's margin on each side (``size.offset = -2 * margin``).
 
@@ -27,7 +28,6 @@ from __future__ import annotations
 
 import contextlib
 import copy
-import importlib
 import inspect
 import os
 import re
@@ -41,54 +41,59 @@ from typing import Any
 import numpy as np
 import torch
 
-from ..io.checkpoint import CheckpointError
 from ..runtime.atomic import atomic_path
 from ..unet import network as model_module
 from ..unet.data import DEFAULT_NORMALIZATION, InputError, as_channels_first
 from ..unet.model import UNet
 from ..unet.tiling import mirror_indices
-
-INSTALL_HINT = "pip install 'napari-unet-explorer[bioimageio]'"
-PAPER_CITATION = (
-    "Ronneberger, O., Fischer, P., Brox, T. (2015). U-Net: Convolutional Networks for "
-    "Biomedical Image Segmentation. MICCAI 2015, LNCS 9351, 234-241."
+from .bioimageio_import import import_bioimageio
+from .bioimageio_package import (
+    ARCHITECTURE_CALLABLE,
+    ARCHITECTURE_ID,
+    ARCHITECTURE_IMPORTS,
+    FILE_ARCHITECTURE,
+    FILE_COVER,
+    FILE_README,
+    FILE_SAMPLE_IN,
+    FILE_SAMPLE_OUT,
+    FILE_TEST_IN,
+    FILE_TEST_OUT,
+    FILE_TORCHSCRIPT,
+    FILE_WEIGHTS,
+    INPUT_ID,
+    INSTALL_HINT,
+    MAX_TEST_SIDE,
+    NAME_PATTERN,
+    PAPER_CITATION,
+    PAPER_DOI,
+    YAML_NAMES,
+    BioimageioNotInstalled,
+    PackageError,
+    class_names,
+    invalid_reason,
+    preprocess,
+    require_spec,
+    run_model,
 )
-PAPER_DOI = "10.1007/978-3-319-24574-4_28"
-#: How an imported package's architecture must be named (library form).
-#: (the first is written; packages exported by 0.1 name napari_unet.model, still accepted)
-ARCHITECTURE_IMPORTS = ("napari_unet.unet.model", "napari_unet.model", "napari_unet")
-ARCHITECTURE_CALLABLE = "UNet"
-ARCHITECTURE_ID = "napari_unet.unet.model.UNet"
-#: Longest test-input side (pixels) unless the model needs more.
-MAX_TEST_SIDE = 256
-INPUT_ID, AXES = "image", ("batch", "channel", "y", "x")
-NAME_PATTERN = re.compile(r"^[A-Za-z0-9_+\- ()]{5,128}$")
-YAML_NAMES = ("rdf.yaml", "bioimageio.yaml")
 
-FILE_WEIGHTS = "weights.pt"
-FILE_TORCHSCRIPT = "weights_torchscript.pt"
-FILE_ARCHITECTURE = "unet.py"
-FILE_TEST_IN, FILE_TEST_OUT = "test_input.npy", "test_output.npy"
-FILE_SAMPLE_IN, FILE_SAMPLE_OUT = "sample_input.tif", "sample_output.tif"
-FILE_COVER, FILE_README = "cover.png", "README.md"
+__all__ = [
+    "INSTALL_HINT",
+    "BioimageioNotInstalled",
+    "PackageError",
+    "describe",
+    "export_bioimageio",
+    "import_bioimageio",
+]
 
 
-class BioimageioNotInstalled(ImportError):
-    """bioimage.io support was asked for but ``bioimageio.spec`` is not installed."""
-
-
-class PackageError(CheckpointError):
-    """A bioimage.io package that napari-unet cannot import (with the reason)."""
-
-
-def require_spec() -> ModuleType:
-    """Import ``bioimageio.spec`` or raise :class:`BioimageioNotInstalled` saying what to do."""
-    try:
-        return importlib.import_module("bioimageio.spec")
-    except ImportError as err:
-        raise BioimageioNotInstalled(
-            f"bioimage.io model packages need the optional bioimageio.spec package: {INSTALL_HINT}"
-        ) from err
+def channel_meaning(model: UNet) -> str:
+    """What output channel k stands for, as the package's description says it: class
+    k + 1, or the annotation value a dense-label model records for it (0, 255, ...)."""
+    values = model.record.classes.label_values
+    if values is not None and len(values) == model.n_classes:
+        shown = ", ".join(f"{k}: {v}" for k, v in enumerate(values))
+        return f"channel k is label value ({shown})"
+    return "channel k is class k+1"
 
 
 # ---------------------------------------------------------------------------- sizes
@@ -175,33 +180,6 @@ def make_test_input(
     return np.ascontiguousarray(planes[:, rows][:, :, cols], dtype=np.float32)[None]
 
 
-def scale_range(x: np.ndarray, low: float, high: float, eps: float = 1e-6) -> np.ndarray:
-    """bioimage.io ``scale_range`` over axes (y, x): per sample and channel of (N, C, H, W).
-
-    out = (x - v_low) / (v_high - v_low + eps), v_* the percentiles (numpy 'linear').
-    """
-    x = np.asarray(x, np.float64)
-    lo = np.percentile(x, low, axis=(-2, -1), keepdims=True)
-    hi = np.percentile(x, high, axis=(-2, -1), keepdims=True)
-    return ((x - lo) / (hi - lo + eps)).astype(np.float32)
-
-
-def preprocess(x: np.ndarray, normalization: Mapping[str, Any]) -> np.ndarray:
-    """The package's preprocessing of a raw (N, C, H, W) tensor, as consumers apply it."""
-    if normalization.get("method") == "none":
-        return np.asarray(x, np.float32)
-    return scale_range(x, normalization["low"], normalization["high"])
-
-
-def run_model(model: UNet, x: np.ndarray, probabilities: bool = False) -> np.ndarray:
-    """The network on a preprocessed (N, C, H, W) tensor: a_k(x), or p_k(x), float32."""
-    with torch.inference_mode():
-        out = model(torch.from_numpy(np.ascontiguousarray(x, np.float32)))
-        if probabilities:
-            out = torch.softmax(out, dim=1)
-    return out.numpy().astype(np.float32)
-
-
 # ---------------------------------------------------------------------------- export
 def _normalization(model: UNet) -> dict[str, Any]:
     norm = dict(model.record.normalization_dict() or DEFAULT_NORMALIZATION)
@@ -214,13 +192,6 @@ def _normalization(model: UNet) -> dict[str, Any]:
     if not (0 <= low < high <= 100 and high > 1):
         raise ValueError(f"percentiles {low}/{high} cannot be described (need 0 <= low < high)")
     return {"method": "percentile", "low": low, "high": high}
-
-
-def class_names(model: UNet) -> list[str]:
-    names = [str(n) for n in model.record.classes.names or []]
-    if len(names) != model.n_classes or len(set(names)) != len(names):
-        names = [f"class {k + 1}" for k in range(model.n_classes)]
-    return names
 
 
 def _authors(authors: Sequence[str | Mapping[str, str]] | None) -> list[dict[str, str]]:
@@ -494,9 +465,9 @@ def describe(
             {
                 "id": out_id,
                 "description": (
-                    "p_k(x), softmax over channels of a_k(x); channel k is class k+1"
+                    "p_k(x), softmax over channels of a_k(x); " + channel_meaning(net)
                     if probabilities
-                    else "a_k(x): output feature channels before softmax; channel k is class k+1"
+                    else "a_k(x): output feature channels before softmax; " + channel_meaning(net)
                 ),
                 "axes": out_axes,
                 "test_tensor": {"source": FILE_TEST_OUT},
@@ -570,18 +541,6 @@ def _build(spec: ModuleType, content: dict[str, Any], stage: Path) -> Any:
     return descr
 
 
-def invalid_reason(descr: Any) -> str:
-    """Why bioimageio.spec found a description invalid, in one line per error."""
-    with contextlib.suppress(Exception):
-        reason = descr.get_reason()
-        if reason:
-            return str(reason)
-    with contextlib.suppress(Exception):
-        errors = descr.validation_summary.errors
-        return "; ".join(f"{'.'.join(map(str, e.loc))}: {e.msg}" for e in errors)
-    return "unknown reason"
-
-
 def _save(spec: ModuleType, descr: Any, path: Path, tmp: Path) -> Path:
     """Write the package next to ``path`` under a temporary name, check it, move it in place."""
     path.parent.mkdir(parents=True, exist_ok=True)
@@ -610,17 +569,3 @@ def _save(spec: ModuleType, descr: Any, path: Path, tmp: Path) -> Path:
     if old is not None:
         shutil.rmtree(old, ignore_errors=True)
     return path
-
-
-def import_bioimageio(
-    path: str | os.PathLike, *, check_test_outputs: bool = True, device: str = "cpu"
-) -> UNet:
-    """Load the U-Net of a bioimage.io package (zip file, folder, or its rdf.yaml).
-
-    Only packages whose network is a napari-unet U-Net are accepted; anything else raises
-    :class:`PackageError` with the reason. Details:
-    :mod:`napari_unet.interchange.bioimageio_import`.
-    """
-    from .bioimageio_import import import_bioimageio as _import
-
-    return _import(path, check_test_outputs=check_test_outputs, device=device)

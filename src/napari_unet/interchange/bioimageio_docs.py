@@ -132,7 +132,7 @@ def readme_text(
     license: str,
     architecture: str,
 ) -> str:
-    from .bioimageio import PAPER_CITATION, PAPER_DOI, class_names
+    from .bioimageio_package import PAPER_CITATION, PAPER_DOI, class_names
 
     classes = class_names(net)
     if normalization["method"] == "percentile":

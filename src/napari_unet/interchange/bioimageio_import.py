@@ -36,7 +36,7 @@ import torch
 
 from ..unet.model import UNet
 from ..unet.record import BioimageioInfo, ModelRecord, RecordError, to_plain
-from .bioimageio import (
+from .bioimageio_package import (
     ARCHITECTURE_CALLABLE,
     ARCHITECTURE_ID,
     ARCHITECTURE_IMPORTS,
