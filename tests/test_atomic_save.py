@@ -24,6 +24,7 @@ import torch
 
 from napari_unet import UNet, export_torchscript, load_model, save_model
 from napari_unet.cli import main
+from napari_unet.unet.record import Normalization
 
 FAULTS = ("write", "flush", "fsync", "replace", "interrupt")
 
@@ -34,7 +35,8 @@ pytestmark = pytest.mark.usefixtures("one_torch_thread")
 def _model(seed: int) -> UNet:
     torch.manual_seed(seed)
     model = UNet(1, 2, depth=2, base_channels=4, dropout=0).eval()
-    model.metadata = {"normalization": {"method": "none"}, "seed": seed}
+    model.record.normalization = Normalization("none", None, None)
+    model.record.extra["seed"] = seed
     return model
 
 
@@ -137,7 +139,7 @@ def test_save_model_keeps_the_old_file_when_the_save_fails(tmp_path, monkeypatch
     assert path.read_bytes() == before
     assert sorted(p.name for p in tmp_path.iterdir()) == ["m.pt"]  # no temporary file
     kept = load_model(path)
-    assert _same_weights(kept, old) and kept.metadata["seed"] == 0
+    assert _same_weights(kept, old) and kept.record.extra["seed"] == 0
 
     # the fault gone, the same call replaces the file
     save_model(path, new)
@@ -220,5 +222,5 @@ def test_cli_train_keeps_the_old_model_when_saving_fails(work, monkeypatch, caps
     assert _same_weights(load_model(out), _model(0))
 
     assert main(args) == 0  # without the fault the model is replaced
-    assert load_model(out).metadata["training"][-1]["steps_done"] == 1
+    assert load_model(out).record.training[-1].steps_done == 1
     assert sorted(p.name for p in out.parent.iterdir()) == ["model.pt"]

@@ -21,6 +21,7 @@ import torch
 
 from napari_unet import UNet, load_model, predict_tiled, save_model
 from napari_unet.cli import main
+from napari_unet.unet.record import Normalization
 
 NORM = {"method": "percentile", "low": 1.0, "high": 99.8}
 
@@ -42,7 +43,7 @@ def scene(h: int = 48, w: int = 48, seed: int = 0) -> tuple[np.ndarray, np.ndarr
 def tiny_model(in_channels: int = 1) -> UNet:
     torch.manual_seed(0)
     model = UNet(in_channels, 2, depth=2, base_channels=4, dropout=0).eval()
-    model.metadata = {"normalization": dict(NORM)}
+    model.record.normalization = Normalization.from_dict(NORM)
     return model
 
 
@@ -428,7 +429,7 @@ def test_train_huge_instance_ids_work(work, capsys) -> None:
                       "--weight-map")  # fmt: skip
     works(capsys, argv)
     model = load_model(work / "new.pt")
-    assert model.metadata["label_mode"] == "instances"
+    assert model.record.classes.label_mode == "instances"
 
 
 def test_diverging_training_keeps_the_previous_model_file(work, capsys) -> None:

@@ -33,6 +33,7 @@ from napari_unet import (
     weight_map,
 )
 from napari_unet.unet.data import IGNORE_INDEX, InputError, labels_to_target, normalize
+from napari_unet.unet.record import Normalization
 
 FAST = settings(max_examples=20, deadline=None, suppress_health_check=[HealthCheck.too_slow])
 
@@ -136,7 +137,7 @@ def test_single_class_refused_and_model_untouched() -> None:
     with pytest.raises(InputError, match="only one class"):
         fit(model, [sample], TrainConfig(steps=2, tile_size=16, batch_size=1))
     assert_usable(model, before)
-    assert "training" not in model.metadata  # nothing recorded: no step was made
+    assert not model.record.training  # nothing recorded: no step was made
 
 
 def test_bool_labels_are_one_class_not_a_crash() -> None:
@@ -363,7 +364,7 @@ def test_bad_training_settings_leave_the_model_alone(cfg, message) -> None:
     with pytest.raises(ValueError, match=message):
         fit(model, [prepare_sample(image, labels)], TrainConfig(**{"steps": 1, **cfg}))
     assert_usable(model, before)
-    assert model.metadata == {}
+    assert model.record.to_v1() == {}
 
 
 def test_unknown_device_leaves_the_model_alone() -> None:
@@ -373,7 +374,7 @@ def test_unknown_device_leaves_the_model_alone() -> None:
     with pytest.raises(ValueError, match="unknown device"):
         fit(model, [prepare_sample(image, labels)], TrainConfig(steps=1, device="tpu"))
     assert_usable(model, before)
-    assert model.metadata == {}
+    assert model.record.to_v1() == {}
 
 
 def test_wrong_samples_refused() -> None:
@@ -385,7 +386,7 @@ def test_wrong_samples_refused() -> None:
     with pytest.raises(InputError, match=r"expects 3 channel\(s\), image 'grey' has 1"):
         fit(model, [prepare_sample(image, labels, name="grey")], TrainConfig(steps=1))
     assert_usable_rgb = [torch.equal(v, before[k]) for k, v in model.state_dict().items()]
-    assert all(assert_usable_rgb) and model.metadata == {}
+    assert all(assert_usable_rgb) and model.record.to_v1() == {}
     cells = np.zeros_like(labels)
     cells[20:26, 5:20] = 1
     mixed = [prepare_sample(image, labels), prepare_sample(image, cells, mode="instances")]
@@ -400,7 +401,7 @@ def test_wrong_samples_refused() -> None:
 @pytest.fixture
 def model_file(tmp_path: Path) -> Path:
     model = tiny()
-    model.metadata = {"normalization": {"method": "percentile", "low": 1.0, "high": 99.8}}
+    model.record.normalization = Normalization("percentile", 1.0, 99.8)
     return save_model(tmp_path / "good.pt", model)
 
 

@@ -22,6 +22,7 @@ pytest.importorskip("pytestqt")
 import torch  # noqa: E402
 
 from napari_unet import UNet, save_model, weight_map  # noqa: E402
+from napari_unet.unet.record import Normalization
 
 from .conftest import assert_unchanged, snapshot
 
@@ -47,7 +48,7 @@ def scene(h: int = SIDE, w: int = SIDE, seed: int = 0) -> tuple[np.ndarray, np.n
 def model_path(tmp_path_factory) -> Path:
     torch.manual_seed(0)
     model = UNet(1, 2, depth=2, base_channels=4, dropout=0).eval()
-    model.metadata = {"normalization": dict(NORM)}
+    model.record.normalization = Normalization.from_dict(NORM)
     return save_model(tmp_path_factory.mktemp("model") / "tiny.pt", model)
 
 
@@ -264,7 +265,7 @@ def test_huge_instance_ids_train(setup, errors, qtbot) -> None:
     widget.train()
     wait_idle(qtbot, widget)
     assert errors() == []
-    assert widget.model.metadata["label_mode"] == "instances"
+    assert widget.model.record.classes.label_mode == "instances"
     small = (cells == 4_000_000_000) * 1 + (cells == 3_999_999_999) * 2
     expected = weight_map(small, w0=widget.w0.value, sigma=widget.sigma.value, class_balance=False)
     np.testing.assert_allclose(viewer.layers["w(x)"].data, expected, rtol=1e-5)

@@ -147,9 +147,9 @@ def test_train_recomputes_the_statistics_at_the_end(recompute):
     counts = {int(m.num_batches_tracked) for m in model.modules() if isinstance(m, nn.BatchNorm2d)}
     # one count per statistics batch; without: one per training step
     assert counts == ({BATCH_NORM_TILES // 2} if recompute else {6})
-    record = model.metadata["training"][-1]
-    assert record["config"]["recompute_batch_norm"] is recompute
-    assert record["batch_norm_recomputed"] == (BATCH_NORM_TILES // 2 if recompute else 0)
+    run = model.record.training[-1]
+    assert run.config["recompute_batch_norm"] is recompute
+    assert run.batch_norm_recomputed == (BATCH_NORM_TILES // 2 if recompute else 0)
 
 
 def test_a_consumer_that_stops_at_the_last_step_still_gets_them():
@@ -163,7 +163,7 @@ def test_a_consumer_that_stops_at_the_last_step_still_gets_them():
     counts = {int(m.num_batches_tracked) for m in model.modules() if isinstance(m, nn.BatchNorm2d)}
     assert counts == {BATCH_NORM_TILES // 2}
     run.close()
-    assert model.metadata["training"][-1]["batch_norm_recomputed"] == BATCH_NORM_TILES // 2
+    assert model.record.training[-1].batch_norm_recomputed == BATCH_NORM_TILES // 2
 
 
 def test_a_failing_statistics_pass_keeps_the_trained_model(monkeypatch):
@@ -179,7 +179,7 @@ def test_a_failing_statistics_pass_keeps_the_trained_model(monkeypatch):
     with pytest.warns(RuntimeWarning, match="not recomputed"):
         losses = [p.loss for p in train(model, [_sample()], config)]
     assert len(losses) == 3
-    assert model.metadata["training"][-1]["batch_norm_recomputed"] == 0
+    assert model.record.training[-1].batch_norm_recomputed == 0
 
 
 def test_a_cancelled_run_keeps_its_running_statistics():

@@ -26,6 +26,7 @@ from napari_unet.interchange.bioimageio import (
     export_bioimageio,
     import_bioimageio,
 )
+from napari_unet.unet.record import Classes, Normalization, TrainingRun
 
 from .conftest import bundled_nuclei
 
@@ -61,13 +62,13 @@ def _model(**kwargs):
     torch.manual_seed(0)
     options = {"depth": 2, "base_channels": 4, "batch_norm": True} | kwargs
     model = UNet(**options).eval()
-    model.metadata = {
-        "class_names": ["membrane", "cell"][: model.n_classes]
-        if model.n_classes == 2
-        else [f"c{k}" for k in range(model.n_classes)],
-        "label_mode": "scribbles",
-        "training": [{"steps_done": 5, "images": ["isbi 0"], "config": {"optimizer": "adam"}}],
-    }
+    names = (
+        ["membrane", "cell"] if model.n_classes == 2 else [f"c{k}" for k in range(model.n_classes)]
+    )
+    model.record.classes = Classes(names=names, label_mode="scribbles")
+    model.record.training = [
+        TrainingRun(steps_done=5, images=["isbi 0"], config={"optimizer": "adam"})
+    ]
     return model
 
 
@@ -107,9 +108,9 @@ def test_export_validates_and_imports_with_identical_predictions(exported):
 
     loaded = import_bioimageio(path)
     assert loaded.config() == model.config()
-    assert loaded.metadata["class_names"] == ["membrane", "cell"]
-    assert loaded.metadata["normalization"] == {"method": "percentile", "low": 1.0, "high": 99.8}
-    assert loaded.metadata["training"] == model.metadata["training"]
+    assert loaded.record.classes.names == ["membrane", "cell"]
+    assert loaded.record.normalization == Normalization("percentile", 1.0, 99.8)
+    assert loaded.record.training == model.record.training
     image = _image(seed=3, shape=(70, 90))
     a, b = predict_tiled(model, image), predict_tiled(loaded, image)
     assert np.array_equal(a.logits, b.logits)
@@ -187,7 +188,7 @@ def test_folder_export_same_padding_probabilities(tmp_path):
     assert out.axes[2].halo > 0 and x.shape[2] - 2 * out.axes[2].halo >= 1
     loaded = import_bioimageio(folder / "rdf.yaml")  # the description file works too
     assert loaded.config() == model.config()
-    assert loaded.metadata["bioimageio"]["output"] == "probabilities"
+    assert loaded.record.bioimageio.output == "probabilities"
     # no test image given: the test input is the centre of the bundled sample image
     sample = Path(napari_unet.__file__).parent / "sample_data" / "image.tif"
     if sample.is_file():

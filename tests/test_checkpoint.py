@@ -6,12 +6,14 @@ import pytest
 import torch
 
 from napari_unet import CheckpointError, UNet, load_model, predict_tiled, save_model
+from napari_unet.unet.record import Classes, Normalization
 
 
 def _model():
     torch.manual_seed(0)
     model = UNet(depth=2, base_channels=4, n_classes=3, batch_norm=True)
-    model.metadata = {"class_names": ["a", "b", "c"], "normalization": {"method": "none"}}
+    model.record.classes = Classes(names=["a", "b", "c"])
+    model.record.normalization = Normalization("none", None, None)
     return model.eval()
 
 
@@ -20,7 +22,7 @@ def test_save_load_identical_predictions(tmp_path):
     path = save_model(tmp_path / "m.pt", model)
     loaded = load_model(path)
     assert loaded.config() == model.config()
-    assert loaded.metadata == model.metadata
+    assert loaded.record == model.record
     image = np.random.default_rng(0).random((40, 33)).astype(np.float32)
     a, b = predict_tiled(model, image), predict_tiled(loaded, image)
     assert np.array_equal(a.logits, b.logits)
@@ -89,7 +91,7 @@ def test_refuse_overwrite_when_asked(tmp_path):
 
 def test_metadata_must_be_json(tmp_path):
     model = _model()
-    model.metadata["bad"] = object()
+    model.record.extra["bad"] = object()
     with pytest.raises(ValueError, match="JSON"):
         save_model(tmp_path / "m.pt", model)
     assert not (tmp_path / "m.pt").exists()

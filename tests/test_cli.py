@@ -144,12 +144,12 @@ def test_train_saves_a_model_that_records_what_it_learned(model_file):
     model = load_model(model_file)
     assert (model.depth, model.base_channels, model.batch_norm) == (3, 8, True)
     assert model.n_classes == 2 and model.in_channels == 1
-    assert model.metadata["label_values"] == [0, 255]
-    assert model.metadata["class_names"] == ["background", "nucleus"]
-    run = model.metadata["training"][-1]
-    assert run["steps_done"] == 2 and run["annotated_pixels"] == 2 * CROP[0] * CROP[1]
+    assert model.record.classes.label_values == [0, 255]
+    assert model.record.classes.names == ["background", "nucleus"]
+    run = model.record.training[-1]
+    assert run.steps_done == 2 and run.annotated_pixels == 2 * CROP[0] * CROP[1]
     # --precision auto (the default) records what the hardware made of it
-    assert run["config"]["precision"] == "auto" and run["precision_used"] in ("fp32", "bf16")
+    assert run.config["precision"] == "auto" and run.precision_used in ("fp32", "bf16")
 
 
 def test_info_describes_the_model(model_file, capsys):
@@ -511,7 +511,7 @@ def test_train_recompute_batch_norm_flag(data, tmp_path):
                "-q"])  # fmt: skip
     assert rc == 0
     model = load_model(out)
-    assert model.metadata["training"][-1]["config"]["recompute_batch_norm"] is True
+    assert model.record.training[-1].config["recompute_batch_norm"] is True
     counts = {int(m.num_batches_tracked) for m in model.modules() if hasattr(m, "running_var")}
     assert counts == {16}  # reset, then 32 tiles in batches of 2 (without: 2 training steps)
 

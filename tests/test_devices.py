@@ -21,6 +21,7 @@ from napari_unet.runtime.devices import (
     resolve_precision,
     training_memory_format,
 )
+from napari_unet.unet.record import Normalization
 
 HAS_CUDA = torch.cuda.is_available()
 HAS_MPS = getattr(torch.backends, "mps", None) is not None and torch.backends.mps.is_available()
@@ -32,7 +33,7 @@ needs_mps = pytest.mark.skipif(not HAS_MPS, reason="no Apple MPS device on this 
 def tiny_model() -> UNet:
     torch.manual_seed(0)
     model = UNet(depth=2, base_channels=4, n_classes=3, batch_norm=True, dropout=0.0).eval()
-    model.metadata["normalization"] = {"method": "none"}
+    model.record.normalization = Normalization("none", None, None)
     return model
 
 

@@ -28,6 +28,7 @@ import torch
 
 from napari_unet import UNet, load_model, save_model
 from napari_unet.cli import main
+from napari_unet.unet.record import Normalization
 
 NORM = {"method": "percentile", "low": 1.0, "high": 99.8}
 SIDE = 64
@@ -50,7 +51,7 @@ def scene(h: int = SIDE, w: int = SIDE, seed: int = 0) -> tuple[np.ndarray, np.n
 def tiny_model() -> UNet:
     torch.manual_seed(0)
     model = UNet(1, 2, depth=2, base_channels=4, dropout=0).eval()
-    model.metadata = {"normalization": dict(NORM)}
+    model.record.normalization = Normalization.from_dict(NORM)
     return model
 
 
@@ -134,7 +135,7 @@ def assert_model_usable(model, trained: bool) -> None:
         if v.is_floating_point():
             assert torch.isfinite(v).all(), k
     if trained:
-        assert model.metadata["training"][-1]["steps_done"] >= 1
+        assert model.record.training[-1].steps_done >= 1
     assert predict_tiled(model, scene()[0]).labels.shape == (SIDE, SIDE)
 
 
@@ -277,7 +278,7 @@ def test_nan_loss_in_the_widget_restores_the_weights(setup, qtbot, errors, monke
     widget.train()  # and training works again
     wait_idle(qtbot, widget)
     assert len(errors()) == 1
-    assert widget.model.metadata["training"][-1]["steps_done"] == 2
+    assert widget.model.record.training[-1].steps_done == 2
 
 
 @needs_napari
@@ -324,7 +325,7 @@ def test_nan_loss_message_names_the_weights_it_restored(monkeypatch) -> None:
     for k, v in model.state_dict().items():
         assert torch.equal(v, before[k]), k  # the snapshot of step 0 is what was restored
     assert "the weights of step 0 were restored" in str(err.value)
-    assert "training" not in model.metadata  # no step of this run is left in the model
+    assert not model.record.training  # no step of this run is left in the model
 
 
 # ---------------------------------------------------------------------------- CLI
@@ -355,7 +356,7 @@ def test_cli_interrupted_training_saves_the_steps_made(work, capsys, monkeypatch
                "--tile-size", "16", "--batch-size", "1", "-q"])  # fmt: skip
     assert rc == 130
     model = load_model(out)
-    assert model.metadata["training"][-1]["steps_done"] == 3
+    assert model.record.training[-1].steps_done == 3
     assert_model_usable(model, trained=True)
 
 

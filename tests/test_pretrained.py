@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import copy
 from pathlib import Path
 
 import numpy as np
@@ -25,15 +26,15 @@ needs_dsb = pytest.mark.skipif(
 def test_nuclei_model_is_bundled_with_metadata():
     assert "nuclei" in list_pretrained()
     model = load_pretrained("nuclei")
-    meta = model.metadata
-    assert meta["name"] == "nuclei"
-    assert meta["class_names"] == ["background", "nucleus"]
-    assert meta["label_mode"] == "instances"
-    assert meta["source"] == "bundled:nuclei"
-    assert "Data Science Bowl" in meta["trained_on"]
-    assert meta["normalization"]["method"] == "percentile"
+    record = model.record
+    assert record.name == "nuclei"
+    assert record.classes.names == ["background", "nucleus"]
+    assert record.classes.label_mode == "instances"
+    assert record.source == "bundled:nuclei"
+    assert "Data Science Bowl" in record.trained_on
+    assert record.normalization.method == "percentile"
     assert model.in_channels == 1 and model.n_classes == 2
-    assert meta["training"] and meta["training"][-1]["steps_done"] > 0
+    assert record.training and record.training[-1].steps_done > 0
     card = model_card("nuclei")
     assert "CC0" in card and "F1" in card
     # a few MB at most, no download at run time
@@ -61,7 +62,7 @@ def test_split_is_fixed_and_disjoint_from_training():
     assert train_ids and test_ids and not train_ids & test_ids
     assert {r["modality"] for r in split["test"]} == {"fluorescence", "brightfield_gray"}
     # the model's recorded training images (id prefixes) hold no held-out image
-    seen = set(load_pretrained("nuclei").metadata["training"][-1]["images"])
+    seen = set(load_pretrained("nuclei").record.training[-1].images)
     assert seen and not {i[: len(next(iter(seen)))] for i in test_ids} & seen
 
 
@@ -96,7 +97,7 @@ def test_bundled_model_segments_held_out_nuclei():
     model = load_pretrained("nuclei")
     torch.manual_seed(0)
     chance = UNet(**model.config())
-    chance.metadata = dict(model.metadata)
+    chance.record = copy.deepcopy(model.record)
     chance.eval()
     with torch.inference_mode():
         f1 = _f1_on(model, pairs)

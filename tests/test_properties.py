@@ -8,12 +8,13 @@ from hypothesis.extra.numpy import arrays
 
 from napari_unet import UNet, predict_tiled, weight_map
 from napari_unet.unet.data import class_to_label, labels_to_target
+from napari_unet.unet.record import Normalization
 from napari_unet.unet.tiling import mirror_indices, predict_single_tile
 from napari_unet.unet.weight_maps import class_balance_weights
 
 torch.manual_seed(0)
 _MODEL = UNet(depth=2, base_channels=2, n_classes=2).eval()
-_MODEL.metadata["normalization"] = {"method": "none"}
+_MODEL.record.normalization = Normalization("none", None, None)
 
 SHAPES = st.tuples(st.integers(1, 12), st.integers(1, 12))
 FAST = settings(max_examples=25, deadline=None, suppress_health_check=[HealthCheck.too_slow])

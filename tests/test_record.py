@@ -476,9 +476,10 @@ def test_training_records_a_typed_run():
     assert model.record.steps_trained() == 2
 
 
-# ---------------------------------------------------------------- transitional view
+# ---------------------------------------------------------------- deprecated view
+@pytest.mark.filterwarnings("ignore:UNet.metadata is deprecated:DeprecationWarning")
 def test_the_metadata_view_writes_through_to_the_record():
-    """The dict operations the not yet converted CLI and widget code uses."""
+    """The dict operations scripts written for 0.1 use on ``model.metadata``."""
     model = _tiny()
     meta = model.metadata
     assert meta.get("normalization") is None and meta == {} and "training" not in meta
@@ -514,6 +515,15 @@ def test_the_metadata_view_writes_through_to_the_record():
     copy = _tiny()
     copy.metadata = dict(meta)
     assert copy.record == model.record and copy.metadata == meta
+
+
+def test_the_metadata_view_is_deprecated():
+    model = _tiny()
+    with pytest.warns(DeprecationWarning, match="use the typed UNet.record"):
+        model.metadata.get("source")
+    with pytest.warns(DeprecationWarning, match="use the typed UNet.record"):
+        model.metadata = {"source": "x"}
+    assert model.record.source == "x"
 
 
 # ---------------------------------------------------------------- one summary

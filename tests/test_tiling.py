@@ -4,6 +4,7 @@ import torch
 
 from napari_unet import UNet, predict_tiled
 from napari_unet.unet.data import normalize
+from napari_unet.unet.record import Normalization
 from napari_unet.unet.tiling import count_tiles, mirror_indices, predict_single_tile
 
 
@@ -11,7 +12,7 @@ from napari_unet.unet.tiling import count_tiles, mirror_indices, predict_single_
 def small_model():
     torch.manual_seed(0)
     model = UNet(depth=3, base_channels=4, n_classes=3).eval()
-    model.metadata["normalization"] = {"method": "none"}
+    model.record.normalization = Normalization("none", None, None)
     return model
 
 

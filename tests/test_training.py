@@ -4,6 +4,7 @@ import torch
 
 from napari_unet import TrainConfig, UNet, fit, predict_tiled, prepare_sample, train
 from napari_unet.unet.data import InputError
+from napari_unet.unet.record import Normalization
 from napari_unet.unet.training import TrainingDiverged
 
 from .conftest import load_isbi
@@ -48,7 +49,7 @@ def test_progress_events_and_stopping_between_steps():
     assert events[-1].steps_per_second > 0 and events[-1].eta > 0
     gen.close()  # stop between two steps
     assert not model.training  # left usable, in eval mode
-    assert model.metadata["training"][-1]["steps_done"] == 3
+    assert model.record.training[-1].steps_done == 3
     pred = predict_tiled(model, np.zeros((20, 20), np.float32))
     assert pred.labels.shape == (20, 20)
 
@@ -128,18 +129,18 @@ def test_bad_config_refused(cfg):
 def test_training_records_what_prediction_needs():
     model = _tiny()
     fit(model, [_toy_sample()], TrainConfig(steps=1, tile_size=16))
-    meta = model.metadata
-    assert meta["label_mode"] == "scribbles"
-    assert meta["normalization"] == {"method": "percentile", "low": 1.0, "high": 99.8}
-    assert meta["class_names"] == ["class 1", "class 2"]
+    classes = model.record.classes
+    assert classes.label_mode == "scribbles"
+    assert model.record.normalization == Normalization("percentile", 1.0, 99.8)
+    assert classes.names == ["class 1", "class 2"]
     inst = _tiny()
     fit(inst, [_toy_sample("instances")], TrainConfig(steps=1, tile_size=16))
-    assert inst.metadata["class_names"] == ["background", "cell"]
+    assert inst.record.classes.names == ["background", "cell"]
 
 
 def test_normalisation_mismatch_with_pretrained_model_refused():
     model = _tiny()
-    model.metadata["normalization"] = {"method": "none"}
+    model.record.normalization = Normalization("none", None, None)
     with pytest.raises(InputError, match="normalises images"):
         fit(model, [_toy_sample()], TrainConfig(steps=1, tile_size=16))
 

@@ -90,10 +90,10 @@ def test_train_then_predict_writes_the_layers(setup, qtbot, nuclei) -> None:
     wait_idle(qtbot, widget)
     assert widget.status.value.startswith("trained 3 steps"), widget.status.value
     assert widget.loss_plot.steps == [1, 2, 3]
-    assert widget.model.metadata["training"][-1]["steps_done"] == 3
+    assert widget.model.record.training[-1].steps_done == 3
     assert widget.progress_bar.value == 3
-    run = widget.model.metadata["training"][-1]
-    assert run["config"]["precision"] == widget.precision.value == "auto"
+    run = widget.model.record.training[-1]
+    assert run.config["precision"] == widget.precision.value == "auto"
 
     # training wrote w(x) and a live refresh of p_k(x) and the segmentation
     names = [layer.name for layer in viewer.layers]
@@ -166,8 +166,8 @@ def test_precise_batch_norm_switch_recomputes_the_statistics(setup, qtbot, monke
     widget.train()
     wait_idle(qtbot, widget)
     assert widget.status.value.startswith("trained 3 steps"), widget.status.value
-    run = widget.model.metadata["training"][-1]
-    assert run["config"]["recompute_batch_norm"] is True and run["batch_norm_recomputed"]
+    run = widget.model.record.training[-1]
+    assert run.config["recompute_batch_norm"] is True and run.batch_norm_recomputed
     counts = {
         int(m.num_batches_tracked) for m in widget.model.modules() if hasattr(m, "running_var")
     }
@@ -183,7 +183,7 @@ def test_precise_batch_norm_switch_recomputes_the_statistics(setup, qtbot, monke
     wait_idle(qtbot, widget)
     assert widget.status.value.startswith("trained 3 steps"), widget.status.value
     assert "batch-norm statistics not recomputed" in widget.status.value
-    assert widget.model.metadata["training"][-1]["batch_norm_recomputed"] == 0
+    assert widget.model.record.training[-1].batch_norm_recomputed == 0
 
 
 def test_cancel_is_quick_and_the_event_loop_keeps_running(setup, qtbot) -> None:
@@ -211,7 +211,7 @@ def test_cancel_is_quick_and_the_event_loop_keeps_running(setup, qtbot) -> None:
     assert len(during) >= 0.25 * running / 0.02, (len(during), running)
     assert np.diff(during).max() < 1.0
     # the model is usable and records the steps it made
-    steps = widget.model.metadata["training"][-1]["steps_done"]
+    steps = widget.model.record.training[-1].steps_done
     assert 3 <= steps < 100_000
     assert not widget.model.training
     assert "cancelled" in widget.status.value
@@ -255,7 +255,7 @@ def test_instances_mode_weight_map_and_instances_layer(make_napari_viewer, qtbot
     fast_settings(widget, steps=2)
     widget.train()
     wait_idle(qtbot, widget)
-    assert widget.model.metadata["label_mode"] == "instances"
+    assert widget.model.record.classes.label_mode == "instances"
     expected = weight_map(nuclei["instances"], w0=10.0, sigma=5.0, class_balance=False)
     np.testing.assert_allclose(viewer.layers["w(x)"].data, expected, rtol=1e-5)
     assert viewer.layers["w(x)"].data.max() > 1.0  # the border term between nuclei
@@ -397,16 +397,16 @@ def test_bundled_model_predicts_and_fine_tunes(setup, qtbot) -> None:
     name = list_pretrained()[0]
     widget.model_source.value = f"Pretrained: {name}"
     widget.make_model()
-    assert widget.model.metadata["source"] == f"bundled:{name}"
-    history = len(widget.model.metadata.get("training", []))
+    assert widget.model.record.source == f"bundled:{name}"
+    history = len(widget.model.record.training)
     widget.predict()
     wait_idle(qtbot, widget)
-    if widget.model.metadata.get("label_mode") == "instances":
+    if widget.model.record.classes.label_mode == "instances":
         assert viewer.layers["instances"].data.shape == (128, 128)
     widget.train()  # fine-tune on the scribbles
     wait_idle(qtbot, widget)
-    assert len(widget.model.metadata["training"]) == history + 1
-    assert widget.model.metadata["label_mode"] == "scribbles"
+    assert len(widget.model.record.training) == history + 1
+    assert widget.model.record.classes.label_mode == "scribbles"
 
 
 def test_the_bundled_nuclei_model_is_the_default_source(make_napari_viewer, monkeypatch) -> None:
@@ -421,7 +421,7 @@ def test_the_bundled_nuclei_model_is_the_default_source(make_napari_viewer, monk
     assert widget.make_model_button.text == "Load pretrained"
     assert widget.model is None  # loaded when the user trains (fine-tunes) or loads it
     # before it is loaded, the description says what Train starts from and its training data
-    trained_on = pretrained.load_pretrained("nuclei").metadata["trained_on"]
+    trained_on = pretrained.load_pretrained("nuclei").record.trained_on
     assert widget.model_info.value.startswith("Not loaded yet: Train fine-tunes")
     assert trained_on in widget.model_info.value
     assert "nuclei" in widget.model_info.toolTip()  # the model card
@@ -459,11 +459,11 @@ def test_default_path_fine_tunes_the_bundled_model_on_scribbles(
     widget.train()  # no source chosen, no model created: the default path
     wait_idle(qtbot, widget)
     model = widget.model
-    assert model.metadata["source"] == "bundled:nuclei"
-    assert model.metadata["training"][-1]["steps_done"] == 3
-    assert len(model.metadata["training"]) == len(bundled.metadata["training"]) + 1
+    assert model.record.source == "bundled:nuclei"
+    assert model.record.training[-1].steps_done == 3
+    assert len(model.record.training) == len(bundled.record.training) + 1
     assert model.n_classes == 2
-    assert model.metadata["class_names"] == ["background", "nucleus"]
+    assert model.record.classes.names == ["background", "nucleus"]
     messages = [str(n.message) for n in notification_manager.records[start:]]
     assert not any("output layer" in m for m in messages), messages
     # the head was fine-tuned, not replaced: 3 Adam steps of lr <= 1e-3 move each weight by
@@ -472,10 +472,10 @@ def test_default_path_fine_tunes_the_bundled_model_on_scribbles(
     assert new.shape == old.shape == (2, 16, 1, 1)
     assert 0 < np.abs(new - old).max() < 0.01
     # the bundled model's weight-map recipe is adopted for fine-tuning
-    recipe = bundled.metadata["weight_map"]
-    assert (widget.w0.value, widget.sigma.value) == (recipe["w0"], recipe["sigma"])
+    recipe = bundled.record.weight_map
+    assert (widget.w0.value, widget.sigma.value) == (recipe.w0, recipe.sigma)
     # the description says what the model was originally trained on
-    assert bundled.metadata["trained_on"] in widget.model_info.value
+    assert bundled.record.trained_on in widget.model_info.value
     assert "source: bundled:nuclei" in widget.model_info.value
 
     # still a nucleus model: class 2 overlaps the true nuclei of the crop, and the

@@ -97,7 +97,7 @@ def test_train_cancel_predict_by_mouse_on_the_bundled_sample(make_napari_viewer,
     assert not widget.cancel_button.native.isEnabled()
     # the model is kept: the same object, with the steps it made, ready to predict
     assert widget.model is model and not model.training
-    assert model.metadata["training"][-1]["steps_done"] == steps
+    assert model.record.training[-1].steps_done == steps
     weights = [v for v in model.state_dict().values() if v.is_floating_point()]
     assert all(torch.isfinite(v).all() for v in weights)
 

@@ -27,7 +27,6 @@ LabelMode = Literal["scribbles", "instances"]
 LABEL_MODES: tuple[str, ...] = ("scribbles", "instances")
 
 
-
 # ---------------------------------------------------------------------------- images
 def as_channels_first(image: np.ndarray, channel_axis: int | None, in_channels: int) -> np.ndarray:
     """Return the image as (..., C, H, W) with C = ``in_channels``.

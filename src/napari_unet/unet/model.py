@@ -9,11 +9,16 @@ in :mod:`.network`, a file that imports nothing but torch (bioimage.io packages 
 
 from __future__ import annotations
 
+import warnings
 from typing import Any
 
 from . import network
 from .network import PADDINGS, DoubleConv, Up, center_crop, crop_to
 from .record import Architecture, Classes, MetadataView, ModelRecord
+
+METADATA_DEPRECATED = (
+    "UNet.metadata is deprecated: use the typed UNet.record (napari_unet.unet.record)"
+)
 
 __all__ = ["PADDINGS", "DoubleConv", "UNet", "Up", "center_crop", "crop_to"]
 
@@ -61,19 +66,18 @@ class UNet(network.UNet):
 
     @property
     def metadata(self) -> MetadataView:
-        """TRANSITIONAL compatibility view: the record as the format 1 metadata dict.
+        """Deprecated: the record as the format 1 metadata dict; use :attr:`record`.
 
-        Supports the dict operations code written for format 1 uses (``get``, ``[]``,
-        ``pop``, ``setdefault``, ``update``, assignment of a whole dict), validated and
-        written through to :attr:`record`. New code uses :attr:`record`; still used by
-        cli/train.py, cli/evaluate.py, cli/models.py, widgets/workers.py,
-        widgets/model_section.py, widgets/training_section.py, widgets/unet_widget.py and
-        scripts/train_pretrained.py until they are converted; remove it then.
+        Kept for scripts written for 0.1 (``get``, ``[]``, ``pop``, ``setdefault``,
+        ``update``, assigning a whole dict): validated and written through to
+        :attr:`record`. Nothing in napari-unet uses it.
         """
+        warnings.warn(METADATA_DEPRECATED, DeprecationWarning, stacklevel=2)
         return MetadataView(self)
 
     @metadata.setter
     def metadata(self, metadata: Any) -> None:
+        warnings.warn(METADATA_DEPRECATED, DeprecationWarning, stacklevel=2)
         self.record = ModelRecord.from_v1(metadata, Architecture(**self.config()))
 
     def replace_head(self, n_classes: int) -> None:
