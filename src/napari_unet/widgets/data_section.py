@@ -39,7 +39,7 @@ class DataSection(Section):
             choices=LABEL_MODES,
             value="auto",
             tooltip="auto: one value above 10 (0/255) is a dense mask; more than 10 distinct "
-            "values, or several above 10, are instance ids; otherwise class values (scribbles)",
+            "values, or a value above 10 among others, are instance ids; otherwise class values",
         )
         self.data_info = TextLabel()
         self.add_rows(
