@@ -108,6 +108,8 @@ def test_widget_trains_on_a_dense_mask_and_writes_its_values_back(
     widget.train()
     _wait(qtbot, widget)
     assert widget.model.record.classes.label_values == [0, 255]
+    live = np.asarray(viewer.layers["segmentation"].data)  # the refresh after the last step
+    assert set(np.unique(live)) <= {0, 255} and live.any()
     widget.predict()
     _wait(qtbot, widget)
     seg = np.asarray(viewer.layers["segmentation"].data)

@@ -137,33 +137,6 @@ class _Cancelled(Exception):
     """Raised between two tiles of a plane when the user cancels."""
 
 
-def _predict_plane(
-    model: Any,
-    normalized: np.ndarray,
-    device: str,
-    tta: bool = False,
-    precision: str = "fp32",
-    cancel: threading.Event | None = None,
-) -> Any:
-    """predict_tiled on a normalised plane; with ``cancel``, stops between two tiles."""
-    from ..unet.tiling import predict_tiled
-
-    def check(_done: int, _total: int) -> None:
-        if cancel is not None and cancel.is_set():
-            raise _Cancelled
-
-    return predict_tiled(
-        model,
-        normalized,
-        channel_axis=0,
-        normalize_input=False,
-        device=device,
-        precision=precision,
-        test_time_augmentation=tta,
-        progress=check,
-    )
-
-
 def _loss_map(logits: np.ndarray, sample: Any) -> np.ndarray:
     """-w(x) log p_{l(x)}(x) on annotated pixels, 0 elsewhere (softmax_energy.pixel_loss)."""
     import torch
@@ -209,7 +182,7 @@ def train_job(
     """
     from ..unet.data import normalize
     from ..unet.training import train
-    from ..workflow import prepare_training, shown_weight
+    from ..workflow import PredictOptions, prepare_training, segment, shown_weight
 
     t0 = time.perf_counter()
     annotated = [
@@ -229,7 +202,10 @@ def train_job(
 
     # the live preview runs in the training's arithmetic (bf16 where native: ~2.5x faster
     # refreshes, 99.8 % of labels as in fp32); Predict stays fp32
-    preview_precision = resolve_precision(config.precision, resolve_device(config.device))
+    preview = PredictOptions(
+        device=config.device,
+        precision=resolve_precision(config.precision, resolve_device(config.device)),
+    )
 
     def refresh() -> PlaneResult | None:
         view = live_view()
@@ -241,8 +217,8 @@ def train_job(
         else:
             plane = normalize(read_plane(view.index), model.record.normalization_dict())
         region = _crop(plane, view.region)
-        pred = _predict_plane(model, region, config.device, precision=preview_precision)
-        return PlaneResult(view.index, view.region, pred.probabilities, pred.labels, live=True)
+        seg = segment(model, region, 0, preview, probabilities=True, normalized=True)
+        return PlaneResult(view.index, view.region, seg.probabilities, seg.labels, live=True)
 
     gen = train(model, samples, config, description=f"napari widget, {plan.mode}")
     steps = 0
