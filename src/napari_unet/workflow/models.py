@@ -93,6 +93,10 @@ def fit_model(model: Any, plan: LabelPlan, class_names: list[str] | None = None)
     """
     notices = []
     n_classes = classes_for_training(model.n_classes, plan)
+    if class_names is not None and len(class_names) != n_classes:  # before any change
+        raise InputError(
+            f"{len(class_names)} class names for {n_classes} classes: " + ", ".join(class_names)
+        )
     if model.n_classes != n_classes:
         notices.append(
             f"the model had {model.n_classes} classes, the annotations need {n_classes}: it "
@@ -103,11 +107,6 @@ def fit_model(model: Any, plan: LabelPlan, class_names: list[str] | None = None)
     values = None if plan.label_values is None else list(plan.label_values)
     if values is not None:
         class_names = class_names or [f"value {v}" for v in values]
-    if class_names is not None and len(class_names) != model.n_classes:
-        raise InputError(
-            f"{len(class_names)} class names for {model.n_classes} classes: "
-            + ", ".join(class_names)
-        )
     names = classes.names if class_names is None else list(class_names)
     model.record.classes = replace(classes, names=names, label_values=values)
     return notices

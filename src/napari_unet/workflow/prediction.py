@@ -53,9 +53,10 @@ class InstanceOptions:
             raise InputError(f"the threshold must be between 0 and 1, got {self.threshold}")
         if self.seed_threshold is not None and not self.split:
             raise InputError("a seed threshold splits objects: it needs splitting on")
-        if self.seed_threshold is not None and not 0 < self.seed_threshold < 1:
+        if self.seed_threshold is not None and not self.threshold < self.seed_threshold < 1:
             raise InputError(
-                f"the seed threshold must be between 0 and 1, got {self.seed_threshold}"
+                f"the seed threshold must lie above the threshold ({self.threshold}) and "
+                f"below 1, got {self.seed_threshold}"
             )
 
 
