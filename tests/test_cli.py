@@ -293,12 +293,18 @@ def test_outputs_are_not_overwritten_without_the_flag(data, model_file, tmp_path
             "--out", str(tmp_path), "-q"]  # fmt: skip
     assert main(args) == 0
     target = tmp_path / "0_labels.tif"
-    target.write_bytes(b"earlier result")
+    earlier = target.read_bytes()
     assert main(args) == 1
     assert "exists; pass --overwrite" in _error_line(capsys)
-    assert target.read_bytes() == b"earlier result"
-    assert main([*args, "--overwrite"]) == 0
-    assert tifffile.imread(target).shape == CROP
+    assert target.read_bytes() == earlier
+    os.utime(target, ns=(0, 0))
+    assert main([*args, "--overwrite"]) == 0  # an earlier output of napari-unet is replaced
+    assert target.stat().st_mtime_ns > 0 and tifffile.imread(target).shape == CROP
+    # a file of the user's at that name is not, even with --overwrite
+    target.write_bytes(b"my own result")
+    assert main([*args, "--overwrite"]) == 1
+    assert "not written by napari-unet" in _error_line(capsys)
+    assert target.read_bytes() == b"my own result"
 
     # train: an existing model file is kept unless --overwrite
     out = tmp_path / "m.pt"

@@ -3,11 +3,14 @@
 from __future__ import annotations
 
 import json
+from pathlib import Path
 
 import imageio.v3 as iio
 import numpy as np
 import pytest
 import tifffile
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
 from napari_unet.io.images import (
     check_output,
@@ -22,6 +25,7 @@ from napari_unet.io.images import (
     write_image,
     write_labels,
 )
+from napari_unet.io.outputs import is_our_output
 from napari_unet.unet.data import InputError
 
 zarr = pytest.importorskip("zarr")
@@ -39,14 +43,11 @@ def test_expand_paths_folders_globs_and_zarr(tmp_path):
         (tmp_path / name).write_bytes(b"")
     (tmp_path / "vol.zarr").mkdir()
     (tmp_path / "sub").mkdir()
-    found = expand_paths([tmp_path], skip_suffixes=("_labels",))
-    assert [p.name for p in found] == ["1.tif", "2.png", "10.png", "vol.zarr"]  # natural order
+    found = expand_paths([tmp_path])
+    assert [p.name for p in found] == ["1.tif", "2.png", "2_labels.tif", "10.png", "vol.zarr"]
     assert [p.name for p in expand_paths([str(tmp_path / "*.png")])] == ["2.png", "10.png"]
-    # explicitly named files are never skipped, duplicates are dropped
-    named = expand_paths(
-        [tmp_path / "2_labels.tif", tmp_path / "2_labels.tif"], skip_suffixes=("_labels",)
-    )
-    assert [p.name for p in named] == ["2_labels.tif"]
+    named = expand_paths([tmp_path / "2_labels.tif", tmp_path / "2_labels.tif"])
+    assert [p.name for p in named] == ["2_labels.tif"]  # duplicates are dropped
     with pytest.raises(InputError, match="missing.tif: no such file or folder"):
         expand_paths([tmp_path / "missing.tif"])
     with pytest.raises(InputError, match="unsupported image file type '.txt'"):
@@ -57,14 +58,53 @@ def test_expand_paths_folders_globs_and_zarr(tmp_path):
         expand_paths([tmp_path / "sub"])
 
 
-def test_pair_files_by_stem_then_by_order(tmp_path):
+def test_outputs_are_skipped_by_their_mark_not_their_name(tmp_path):
+    """A user's x_labels.tif is an input; what napari-unet wrote is left out of folders."""
+    labels = np.zeros((8, 8), np.uint8)
+    tifffile.imwrite(tmp_path / "x.tif", labels)
+    tifffile.imwrite(tmp_path / "x_labels.tif", labels)  # the user's, named like an output
+    write_labels(tmp_path / "ours.tif", labels)  # any name: the mark counts
+    write_labels(tmp_path / "ours.png", labels)
+    create_zarr_array(tmp_path / "ours.zarr", shape=(8, 8), dtype="uint8", chunks=(8, 8))
+    for name in ("ours.tif", "ours.png", "ours.zarr"):
+        assert is_our_output(tmp_path / name), name
+    assert not is_our_output(tmp_path / "x_labels.tif")
+    found = expand_paths([tmp_path], skip_outputs=True)
+    assert [p.name for p in found] == ["x.tif", "x_labels.tif"]
+    named = expand_paths([tmp_path / "ours.tif"], skip_outputs=True)
+    assert [p.name for p in named] == ["ours.tif"]  # a file named explicitly is never skipped
+    # --overwrite replaces only what napari-unet wrote
+    check_output(tmp_path / "ours.tif", overwrite=True)
+    with pytest.raises(InputError, match="not written by napari-unet: not replaced"):
+        check_output(tmp_path / "x_labels.tif", overwrite=True)
+
+
+@pytest.mark.parametrize("parent_is", ["a file", "a file two levels up"])
+def test_outputs_under_a_file_are_refused_before_any_work(tmp_path, parent_is):
+    (tmp_path / "afile.txt").write_text("x")
+    target = tmp_path / "afile.txt" / "m.pt"
+    if parent_is == "a file two levels up":
+        target = tmp_path / "afile.txt" / "sub" / "m.pt"
+    with pytest.raises(InputError, match="afile.txt is a file, not a folder"):
+        check_output(target)
+
+
+def test_pair_files_by_name_never_by_order(tmp_path):
     images = [tmp_path / "a.png", tmp_path / "b.png"]
     labels = [tmp_path / "lab" / "b.tif", tmp_path / "lab" / "a.tif"]
     assert pair_files(images, labels) == [(images[0], labels[1]), (images[1], labels[0])]
+    masks = [tmp_path / "b_mask.tif", tmp_path / "a_mask.tif"]  # one shared suffix
+    assert pair_files(images, masks) == [(images[0], masks[1]), (images[1], masks[0])]
     other = [tmp_path / "x_mask.tif", tmp_path / "y_mask.tif"]
-    assert pair_files(images, other) == list(zip(images, other, strict=True))
-    with pytest.raises(InputError, match="2 image file\\(s\\) but 1 label file"):
-        pair_files(images, other[:1])
+    with pytest.raises(InputError, match="cannot pair 2 image file\\(s\\) with 2 label"):
+        pair_files(images, other)
+    with pytest.raises(InputError, match="no label file named like b"):
+        pair_files(images, labels[1:] + [tmp_path / "c.tif"])
+    with pytest.raises(InputError, match="without an image: c.tif"):
+        pair_files(images, [*labels, tmp_path / "c.tif"])
+    assert pair_files(images, [*labels, tmp_path / "c.tif"], allow_unused_labels=True)
+    # one image and one label file pair as given, whatever their names
+    assert pair_files(images[:1], other[:1]) == [(images[0], other[0])]
 
 
 def test_read_tiff_png_and_colour_handling(tmp_path):
@@ -259,3 +299,49 @@ def test_napari_reader_opens_results_lazily(tmp_path):
     assert napari_get_reader(str(tmp_path / "x.tif")) is None
     create_zarr_array(tmp_path / "raw.zarr", shape=(4, 4), dtype=np.uint8, chunks=(4, 4))
     assert napari_get_reader(str(tmp_path / "raw.zarr")) is None
+
+
+STEMS = st.text("abc12_", min_size=1, max_size=4)
+
+
+@settings(max_examples=200, deadline=None)
+@given(
+    image_stems=st.lists(STEMS, min_size=1, max_size=5, unique=True),
+    label_stems=st.lists(STEMS, min_size=1, max_size=6, unique=True),
+)
+def test_pairing_is_by_name_or_refused(tmp_path_factory, image_stems, label_stems):
+    """For any names: either every image is paired with the label file named as it (plus
+    one suffix shared by all pairs), each label file once, or the pairing is refused."""
+    images = [Path("img") / f"{s}.tif" for s in image_stems]
+    labels = [Path("lab") / f"{s}.png" for s in label_stems]
+    try:
+        pairs = pair_files(images, labels)
+    except InputError:
+        return
+    if len(images) == len(labels) == 1:
+        assert pairs == [(images[0], labels[0])]
+        return
+    assert [img for img, _ in pairs] == images
+    assert len({lab for _, lab in pairs}) == len(pairs) == len(labels)
+    suffixes = {stem(lab)[len(stem(img)) :] for img, lab in pairs}
+    assert len(suffixes) == 1
+    assert all(stem(lab) == stem(img) + suffixes.pop() for img, lab in pairs[:1])
+    assert all(stem(lab).startswith(stem(img)) for img, lab in pairs)
+
+
+@settings(max_examples=50, deadline=None)
+@given(
+    stems=st.lists(st.text("abcxyz", min_size=1, max_size=5), min_size=2, max_size=6, unique=True),
+    suffix=st.sampled_from(["", "_mask", "_gt", "-labels"]),
+    seed=st.integers(0, 100),
+)
+def test_pairing_finds_every_pair_whatever_the_order(stems, suffix, seed):
+    images = [Path(f"{s}.tif") for s in stems]
+    labels = [Path("lab") / f"{s}{suffix}.tif" for s in stems]
+    np.random.default_rng(seed).shuffle(labels)
+    try:
+        pairs = pair_files(images, labels)
+    except InputError:  # only when one name is another's prefix plus the suffix
+        assert suffix and any(a != b and (b + suffix).startswith(a) for a in stems for b in stems)
+        return
+    assert all(stem(lab) == stem(img) + suffix for img, lab in pairs)

@@ -107,7 +107,7 @@ def cmd_evaluate(args: argparse.Namespace) -> int:
         model = load_model_arg(args)
         from ..io.images import pair_files
 
-        pairs = pair_files(expand_paths(args.images), gts)
+        pairs = pair_files(expand_paths(args.images), gts, allow_unused_labels=True)
         kind = args.kind
         if kind == "auto":
             kind = "instances" if model.record.classes.label_mode == "instances" else "semantic"
@@ -132,10 +132,12 @@ def cmd_evaluate(args: argparse.Namespace) -> int:
     summary = _mean_scores(rows)
     _print_table(rows, summary)
     if args.json:
+        from ..io.outputs import SOFTWARE
         from ..runtime.atomic import atomic_path
 
         path = Path(args.json)
-        text = json.dumps({"kind": kind, "mean": summary, "images": rows}, indent=2)
+        report = {"written_by": SOFTWARE, "kind": kind, "mean": summary, "images": rows}
+        text = json.dumps(report, indent=2)
         with atomic_path(path, suffix=path.suffix) as tmp:
             Path(tmp).write_text(text + "\n", encoding="utf-8")
         status(f"wrote {path}", args)
@@ -150,20 +152,16 @@ def _strip_output_suffix(name: str) -> str:
 
 
 def _pair_by_stem(preds: Sequence[Path], gts: Sequence[Path]) -> list[tuple[Path, Path]]:
-    """Predictions with their ground truth: by name (x_labels.tif <-> x.png), else in order."""
+    """Predictions with their ground truth, by name (x_labels.tif <-> x.png): never by order.
+    Ground-truth files without a prediction are left out (a subset can be scored)."""
     from ..io.images import pair_files, stem
-    from ..unet.data import InputError
 
-    by_stem = {stem(g): g for g in gts}
-    keys = [_strip_output_suffix(stem(p)) for p in preds]
-    if all(k in by_stem for k in keys) and len(set(keys)) == len(keys):
-        return [(p, by_stem[k]) for p, k in zip(preds, keys, strict=True)]
-    if len(preds) != len(gts):
-        raise InputError(
-            f"{len(preds)} prediction(s) but {len(gts)} ground-truth file(s), and the names do "
-            "not match"
-        )
-    return pair_files(list(preds), list(gts))
+    return pair_files(
+        list(preds),
+        list(gts),
+        key=lambda p: _strip_output_suffix(stem(p)),
+        allow_unused_labels=True,
+    )
 
 
 def _predict_for_evaluation(
@@ -172,7 +170,9 @@ def _predict_for_evaluation(
     """What ``predict`` would write for ``image``: class values, or instance ids."""
     from ..workflow import segment
 
-    img, axis = model_input(image, path, model.in_channels, args.channel_axis)
+    img, axis = model_input(
+        image, path, model.in_channels, args.channel_axis, note=lambda t: status(t, args)
+    )
     split = instance_options(args) if kind == "instances" else None
     result = segment(model, img, axis, predict_options(args), instances=split)
     return result.instances if kind == "instances" else result.labels

@@ -6,6 +6,7 @@ Shared by train, predict and evaluate.
 from __future__ import annotations
 
 import argparse
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
@@ -31,14 +32,49 @@ def looks_rgb(image: Any, path: Path) -> bool:
     return suffix in TIFF_SUFFIXES and image.shape[-1] < min(image.shape[:2])
 
 
+def file_channel_axis(image: Any, path: Path) -> int | None:
+    """The axis a TIFF's own metadata names as channels (``C``, more than one), if any."""
+    from ..io.images import tiff_axes
+
+    axes = tiff_axes(path)
+    if axes and len(axes) == image.ndim and "C" in axes and image.shape[axes.index("C")] > 1:
+        return axes.index("C")
+    return None
+
+
+def layout_note(image: Any, path: Path, channel_axis: int | None) -> str | None:
+    """A note for a 3D image whose first axis may be channels or planes, when neither
+    ``--channel-axis`` nor the file's metadata says which."""
+    from ..io.images import tiff_axes
+
+    if channel_axis is not None or image.ndim != 3 or not 2 <= image.shape[0] <= 4:
+        return None
+    if looks_rgb(image, path) or file_channel_axis(image, path) is not None:
+        return None
+    axes = tiff_axes(path) or ""
+    if axes and axes[0] not in "QIS":  # the file names the axis (Z, T, ...); S: planar
+        return None  # samples, which tifffile writes for any (3 | 4, H, W) array
+    return (
+        f"{path.name}: shape {tuple(image.shape)} is read as {image.shape[0]} planes, each "
+        f"segmented on its own; if they are {image.shape[0]} channels of one image, pass "
+        "--channel-axis 0"
+    )
+
+
 def model_input(
-    image: Any, path: Path, in_channels: int, channel_axis: int | None, grey: bool = False
+    image: Any,
+    path: Path,
+    in_channels: int,
+    channel_axis: int | None,
+    grey: bool = False,
+    note: Callable[[str], None] | None = None,
 ) -> tuple[Any, int | None]:
     """The image and channel axis to give a model with ``in_channels`` inputs.
 
-    An explicit ``channel_axis`` is used as is. Otherwise an RGB(A) image gets
-    ``channel_axis=-1`` (alpha dropped) for a 3-channel model, or becomes grey (mean of
-    R, G, B) for a 1-channel model or with ``grey``.
+    An explicit ``channel_axis`` is used as is, then the channel axis a TIFF's metadata
+    names. Otherwise an RGB(A) image gets ``channel_axis=-1`` (alpha dropped) for a
+    3-channel model, or becomes grey (mean of R, G, B) for a 1-channel model or with
+    ``grey``. A layout that could be channels or planes is reported to ``note``.
     """
     import numpy as np
 
@@ -46,6 +82,17 @@ def model_input(
 
     if channel_axis is not None:
         return image, channel_axis
+    named = file_channel_axis(image, path)
+    if named is not None:
+        if image.shape[named] != in_channels:
+            raise InputError(
+                f"{path}: {image.shape[named]} channels (axis {named}, as its metadata "
+                f"says), but the model takes {in_channels}: save the channel(s) it was "
+                "trained on as their own file, or pass --channel-axis if the metadata is wrong"
+            )
+        return image, named
+    if note is not None and (text := layout_note(image, path, channel_axis)):
+        note(text)
     if looks_rgb(image, path):
         rgb = image[..., :3]
         if grey or in_channels == 1:

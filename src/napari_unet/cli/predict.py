@@ -19,9 +19,10 @@ from .options import (
     new_command,
     positive_int,
 )
-from .progress import ProgressBar
+from .progress import ProgressBar, status
 
-#: Suffixes of the files ``predict`` writes (left out when a folder or pattern is expanded).
+#: Suffixes of the files ``predict`` writes (``evaluate`` pairs <stem>_labels with <stem>).
+#: Earlier outputs are recognised by the mark napari-unet writes into them, not by these.
 OUTPUT_SUFFIXES = ("_labels", "_probabilities", "_instances")
 
 
@@ -37,8 +38,11 @@ def add_parser(sub: argparse._SubParsersAction) -> None:
         "zarr / OME-Zarr inputs are predicted lazily, chunk by chunk with the model's context "
         "as halo (the result equals the in-memory prediction exactly), and written to "
         "<stem>_labels.zarr / .ome.zarr. --workers or --scheduler run the chunks on a "
-        "dask.distributed cluster. Inputs are never overwritten; existing outputs only with "
-        "--overwrite.",
+        "dask.distributed cluster.\n\n"
+        "Inputs are never overwritten, and existing outputs only with --overwrite and only "
+        "when napari-unet wrote them (it marks its outputs; a file of yours named like an "
+        "output is an input). Every output appears only once every input succeeded: a run "
+        "that fails writes nothing.",
     )
     p.add_argument("inputs", nargs="+", metavar="INPUT", help="image files, folders, globs, zarr")
     add_model_source(p)
@@ -100,12 +104,13 @@ def cmd_predict(args: argparse.Namespace) -> int:
     import numpy as np
 
     from ..io.images import check_output, expand_paths, is_zarr, read_image
+    from ..io.outputs import OutputBatch
     from ..unet.data import InputError
     from ..workflow import instance_channel
     from .cluster import start_client
 
     model = load_model_arg(args)
-    inputs = expand_paths(args.inputs, skip_suffixes=OUTPUT_SUFFIXES)
+    inputs = expand_paths(args.inputs, skip_outputs=True)
     out = Path(args.out)
     if out.exists() and not out.is_dir():
         raise InputError(f"{out}: exists and is not a folder")
@@ -117,9 +122,9 @@ def cmd_predict(args: argparse.Namespace) -> int:
             if key != "input":
                 check_output(target, overwrite=args.overwrite, inputs=inputs)
     split = instance_options(args) if args.instances else None
-    object_channel = instance_channel(model, split, asked=True)  # checked before any work
     if split is not None:
         split.validate()
+    object_channel = instance_channel(model, split, asked=True)  # checked before any work
     if args.seed_threshold is not None and (not args.instances or args.no_split):
         raise InputError(
             "--seed-threshold splits --instances: it needs --instances, not --no-split"
@@ -128,28 +133,31 @@ def cmd_predict(args: argparse.Namespace) -> int:
         raise InputError("--tta works on in-memory images, not with zarr inputs or a cluster")
     predict_options(args).validate()
     client, to_close = start_client(args)  # before creating anything: it may fail
-    created = not out.exists()
+    created = [d for d in [out, *out.absolute().parents] if not d.exists()]
     out.mkdir(parents=True, exist_ok=True)
+    batch = OutputBatch()
     try:
         for i, plan in enumerate(plans, 1):
             path = plan["input"]
-            label = f"[{i}/{len(plans)}] {path.name}"
-            bar = ProgressBar(label, enabled=not args.quiet)
+            staged = {k: (v if k == "input" else batch.stage(v)) for k, v in plan.items()}
+            bar = ProgressBar(f"[{i}/{len(plans)}] {path.name}", enabled=not args.quiet)
             try:
                 if is_zarr(path):
                     with _local_chunk_threads(args.threads if client is None else None):
-                        _predict_zarr_file(model, plan, args, bar, client)
+                        _predict_zarr_file(model, staged, args, bar, client)
                 else:
                     image = np.asarray(read_image(path, lazy=False))
-                    _predict_file(model, image, plan, args, object_channel, bar, client)
+                    _predict_file(model, image, staged, args, object_channel, bar, client)
             except (InputError, ValueError) as err:
                 raise file_error(path, err) from err
-            written = ", ".join(str(p) for k, p in plan.items() if k != "input")
-            bar.close(f"wrote {written}")
+            bar.close()
+        for target in batch.commit():  # only now, when every input has succeeded
+            status(f"wrote {target}", args)
     except BaseException:
-        if created:  # a failed run leaves no empty output folder behind
+        batch.discard()  # a failed run writes nothing
+        for folder in created:  # and leaves no empty output folder behind
             with contextlib.suppress(OSError):
-                out.rmdir()  # only succeeds while it is empty
+                folder.rmdir()  # only succeeds while it is empty
         raise
     finally:
         for obj in to_close:
@@ -211,7 +219,9 @@ def _predict_file(
     from ..workflow import annotation_labels, segment, split_instances
 
     path = plan["input"]
-    img, axis = model_input(image, path, model.in_channels, args.channel_axis)
+    img, axis = model_input(
+        image, path, model.in_channels, args.channel_axis, note=lambda t: status(t, args)
+    )
     need_probs = "probabilities" in plan or "instances" in plan
     if client is not None:
         from ..io.distributed import compute, predict_dask
@@ -236,12 +246,12 @@ def _predict_file(
             model, img, axis, predict_options(args), probabilities=need_probs, progress=bar
         )
         labels, probs = result.labels, result.probabilities
-    write_labels(plan["labels"], labels, overwrite=args.overwrite)
+    write_labels(plan["labels"], labels)  # staged names: checked, committed by cmd_predict
     if "probabilities" in plan:
-        write_image(plan["probabilities"], probs, overwrite=args.overwrite)
+        write_image(plan["probabilities"], probs)
     if "instances" in plan:
         inst = split_instances(probs[object_channel], instance_options(args))
-        write_labels(plan["instances"], inst, overwrite=args.overwrite)
+        write_labels(plan["instances"], inst)
 
 
 @contextlib.contextmanager
@@ -278,7 +288,6 @@ def _predict_zarr_file(
         probabilities_path=plan.get("probabilities"),
         channel_axis=args.channel_axis,
         ome=open_zarr(path).ome,
-        overwrite=args.overwrite,
         progress=bar if not args.quiet else None,
         client=client,
         tile_size=args.tile_size,

@@ -7,7 +7,7 @@ from pathlib import Path
 from typing import Any
 
 from .errors import EXIT_INTERRUPTED, file_error
-from .models import looks_rgb, model_input
+from .models import file_channel_axis, looks_rgb, model_input
 from .options import (
     add_channel_axis,
     add_common,
@@ -231,7 +231,7 @@ def _read_pairs(pairs: list[tuple[Path, Path]], channel_axis: int | None) -> lis
                 f"{image_path}: --channel-axis needs an image with a channel axis, at least "
                 f"3D; got shape {tuple(image.shape)} (leave it out for a grey image)"
             )
-        axis = channel_axis
+        axis = channel_axis if channel_axis is not None else file_channel_axis(image, image_path)
         if axis is None and looks_rgb(image, image_path):
             axis = -1
         spatial = _spatial_shape(image, axis)
@@ -253,8 +253,12 @@ def _open_model(args: argparse.Namespace, raw: list[Pair]) -> Any:
     if args.pretrained:
         return open_model(ModelChoice.bundled(args.pretrained))
     colour = [looks_rgb(img, p) and args.channel_axis is None for p, img, _ in raw]
+    first_path, first = raw[0][0], raw[0][1]
+    named = file_channel_axis(first, first_path)
     if args.channel_axis is not None:
-        in_channels = int(raw[0][1].shape[args.channel_axis])
+        in_channels = int(first.shape[args.channel_axis])
+    elif named is not None:
+        in_channels = int(first.shape[named])
     elif any(colour) and not args.grey:
         if not all(colour):
             raise InputError("some images are colour and some grey: pass --grey to train on grey")
@@ -270,7 +274,9 @@ def _annotated_planes(model: Any, raw: list[Pair], args: argparse.Namespace) -> 
 
     planes = []
     for path, image, lab in raw:
-        img, axis = model_input(image, path, model.in_channels, args.channel_axis, args.grey)
+        img, axis = model_input(
+            image, path, model.in_channels, args.channel_axis, args.grey, lambda t: status(t, args)
+        )
         try:
             planes.extend(annotated_planes(img, lab, axis, name=path.name))
         except ValueError as err:

@@ -21,7 +21,7 @@ import logging
 import os
 import re
 import shutil
-from collections.abc import Iterable, Iterator, Sequence
+from collections.abc import Callable, Iterable, Iterator, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -30,6 +30,7 @@ import numpy as np
 
 from ..runtime.atomic import atomic_path
 from ..unet.data import InputError
+from .outputs import SOFTWARE, ZARR_MARK, check_writable, final_name, is_our_output, refuse_foreign
 
 TIFF_SUFFIXES = (".tif", ".tiff")
 PLAIN_SUFFIXES = (".png", ".jpg", ".jpeg")
@@ -72,14 +73,15 @@ def expand_paths(
     specs: Iterable[str | os.PathLike],
     *,
     what: str = "image",
-    skip_suffixes: Sequence[str] = (),
+    skip_outputs: bool = False,
 ) -> list[Path]:
     """Files, folders and glob patterns -> the image files (and zarr stores) they name.
 
     A folder gives its image files and zarr stores (not recursive), in natural order; a
-    pattern with ``*``, ``?`` or ``[`` gives its matches (``**`` recurses). Files whose stem
-    ends with one of ``skip_suffixes`` (earlier outputs such as ``_labels``) are left out of
-    folders and patterns, never out of explicitly named files. Raises :class:`InputError`
+    pattern with ``*``, ``?`` or ``[`` gives its matches (``**`` recurses). With
+    ``skip_outputs``, files napari-unet wrote (they carry its mark, see :mod:`.outputs`; a
+    name such as ``x_labels.tif`` does not count) are left out of folders and patterns,
+    never out of explicitly named files. Raises :class:`InputError`
     for a path that does not exist, an unsupported file, or a folder / pattern with no image.
     """
     out: list[Path] = []
@@ -102,7 +104,8 @@ def expand_paths(
             found = [p for p in found if _is_readable_kind(p)]
         else:
             raise InputError(f"{text}: no such file or folder")
-        found = [p for p in found if not any(stem(p).endswith(s) for s in skip_suffixes)]
+        if skip_outputs:
+            found = [p for p in found if not is_our_output(p)]
         if not found:
             raise InputError(f"{text}: no {what} files found ({', '.join(IMAGE_SUFFIXES)}, .zarr)")
         out.extend(sorted(found, key=_natural_key))
@@ -112,23 +115,66 @@ def expand_paths(
     return list(unique)
 
 
-def pair_files(images: Sequence[Path], labels: Sequence[Path]) -> list[tuple[Path, Path]]:
-    """Pair image files with label files: by equal stem when every image has a label file of
-    the same stem (``images/7.png`` <-> ``labels/7.tif``), else by order if the counts match."""
+def pair_files(
+    images: Sequence[Path],
+    labels: Sequence[Path],
+    *,
+    key: Callable[[Path], str] = stem,
+    allow_unused_labels: bool = False,
+) -> list[tuple[Path, Path]]:
+    """Pair image files with label files by name, never by order.
+
+    A label file pairs with the image of the same stem (``images/7.png`` <->
+    ``labels/7.tif``), or, when no label file has the image's stem, with the image's stem
+    plus one suffix that every pair shares (``cell.tif`` <-> ``cell_mask.tif``). One image
+    and one label file pair as given. Anything else raises :class:`InputError` naming the
+    files without a partner: an image never trains on, or is scored against, another
+    image's labels. ``key`` gives an image's name to match (its stem by default).
+    """
     if not images:
         raise InputError("no image files given")
     if not labels:
         raise InputError("no label files given")
-    by_stem = {stem(p): p for p in labels}
-    if len(by_stem) == len(labels) and all(stem(p) in by_stem for p in images):
-        return [(p, by_stem[stem(p)]) for p in images]
-    if len(images) != len(labels):
-        missing = [stem(p) for p in images if stem(p) not in by_stem][:3]
+    if len(images) == 1 and len(labels) == 1:
+        return [(images[0], labels[0])]
+    by_stem: dict[str, Path] = {}
+    for p in labels:
+        if stem(p) in by_stem:
+            raise InputError(f"two label files are named {stem(p)!r}: {by_stem[stem(p)]}, {p}")
+        by_stem[stem(p)] = p
+    names = [key(p) for p in images]
+    suffix = _shared_suffix(names, by_stem)
+    if suffix is None:
+        missing = [n for n in names if n not in by_stem]
         raise InputError(
-            f"{len(images)} image file(s) but {len(labels)} label file(s), and the names do "
-            f"not match (no label file for: {', '.join(missing)})"
+            f"cannot pair {len(images)} image file(s) with {len(labels)} label file(s) by "
+            f"name: no label file named like {', '.join(missing[:3])}"
+            f"{' ...' if len(missing) > 3 else ''} (name each label file as its image, "
+            "e.g. 7.tif <-> 7.tif, or its image's name plus one suffix, 7_mask.tif)"
         )
-    return list(zip(images, labels, strict=True))
+    pairs = [(img, by_stem[n + suffix]) for img, n in zip(images, names, strict=True)]
+    used = {lab for _, lab in pairs}
+    unused = [p.name for p in labels if p not in used]
+    if unused and not allow_unused_labels:
+        raise InputError(
+            f"label file(s) without an image: {', '.join(unused[:3])}"
+            f"{' ...' if len(unused) > 3 else ''} (name each label file as its image)"
+        )
+    return pairs
+
+
+def _shared_suffix(names: Sequence[str], labels: dict[str, Path]) -> str | None:
+    """ "" when every name is a label stem, else the one suffix s with name + s a label stem
+    for every name; None when there is none or several."""
+    if len(set(names)) != len(names):
+        return None
+    if all(n in labels for n in names):
+        return ""
+    shared: set[str] | None = None
+    for n in names:
+        found = {ls[len(n) :] for ls in labels if ls.startswith(n) and ls != n}
+        shared = found if shared is None else shared & found
+    return next(iter(shared)) if shared and len(shared) == 1 else None
 
 
 def _reason(err: BaseException) -> str:
@@ -279,7 +325,11 @@ def read_image(path: str | os.PathLike, *, lazy: bool = True) -> Any:
 
         with _library_warnings("tifffile") as warned:
             try:
-                image = np.asarray(tifffile.imread(path))
+                with tifffile.TiffFile(path) as tif:
+                    _one_image_per_file(tif, path)
+                    image = np.asarray(tif.asarray())
+            except InputError:
+                raise
             except Exception as err:  # noqa: BLE001 - tifffile raises many types
                 raise InputError(f"{path}: not a readable TIFF file ({_reason(err)})") from err
         if image.size == 0:  # e.g. a file cut right after its header
@@ -301,6 +351,34 @@ def read_image(path: str | os.PathLike, *, lazy: bool = True) -> Any:
     if image.ndim < 2 or min(image.shape) < 1:
         raise InputError(f"{path}: not an image (shape {image.shape})")
     return image
+
+
+def _one_image_per_file(tif: Any, path: Path) -> None:
+    """Refuse a TIFF whose pages form several images (pages of different sizes or types):
+    reading only the first would silently drop the others."""
+    series = [s for s in tif.series if not getattr(s, "is_thumbnail", False)]
+    if len(series) > 1:
+        shapes = ", ".join(str(tuple(s.shape)) for s in series[:4])
+        raise InputError(
+            f"{path}: holds {len(series)} images of different sizes or types ({shapes}"
+            f"{', ...' if len(series) > 4 else ''}); napari-unet reads one image per file: "
+            "save each image as its own file (e.g. Fiji's Image > Stacks > Stack to Images)"
+        )
+
+
+def tiff_axes(path: str | os.PathLike) -> str | None:
+    """The axes a TIFF's metadata gives its image (tifffile's codes: ``"CYX"``, ``"ZYX"``,
+    ``"YXS"`` for RGB samples; ``"Q"`` / ``"I"`` for an axis it cannot name), else None."""
+    path = Path(path)
+    if path.suffix.lower() not in TIFF_SUFFIXES:
+        return None
+    import tifffile
+
+    try:
+        with tifffile.TiffFile(path) as tif:
+            return str(tif.series[0].axes) if tif.series else None
+    except Exception:  # noqa: BLE001 - an unreadable file has no axes to tell
+        return None
 
 
 def _plain_colour(image: np.ndarray) -> np.ndarray:
@@ -351,8 +429,9 @@ def check_output(
     overwrite: bool = False,
     inputs: Iterable[str | os.PathLike] = (),
 ) -> Path:
-    """Refuse to write ``path`` if it is one of ``inputs`` (always) or exists (unless
-    ``overwrite``). Returns the path."""
+    """Refuse to write ``path`` if it is one of ``inputs`` (always), cannot be created
+    (a file among its parents, an unwritable folder), or exists (unless ``overwrite``, and
+    even then unless napari-unet wrote it). Returns the path."""
     path = Path(path)
     target = path.resolve()
     for p in inputs:
@@ -363,6 +442,8 @@ def check_output(
         raise InputError(f"{path}: exists; pass --overwrite to replace it")
     if path.exists() and path.is_dir() and not is_zarr(path):
         raise InputError(f"{path}: is a folder; refusing to replace it")
+    refuse_foreign(path)
+    check_writable(path)
     return path
 
 
@@ -377,17 +458,20 @@ def write_labels(path: str | os.PathLike, labels: np.ndarray, *, overwrite: bool
         import tifffile
 
         with atomic_path(path, suffix=path.suffix) as tmp:
-            tifffile.imwrite(tmp, labels, compression="zlib")
+            tifffile.imwrite(tmp, labels, compression="zlib", software=SOFTWARE)
     elif suffix == ".png":
         if labels.ndim != 2:
             raise InputError(f"{path}: PNG holds one 2D plane; use .tif for shape {labels.shape}")
         if labels.max(initial=0) > 65535:
             raise InputError(f"{path}: label values above 65535 do not fit a PNG; use .tif")
         import imageio.v3 as iio
+        from PIL.PngImagePlugin import PngInfo
 
         dtype = np.uint8 if labels.max(initial=0) < 256 else np.uint16
+        mark = PngInfo()
+        mark.add_text("Software", SOFTWARE)
         with atomic_path(path, suffix=path.suffix) as tmp:
-            iio.imwrite(tmp, labels.astype(dtype), extension=".png")
+            iio.imwrite(tmp, labels.astype(dtype), extension=".png", pnginfo=mark)
     else:
         raise InputError(f"{path}: write labels as .tif or .png")
     return path
@@ -401,7 +485,7 @@ def write_image(path: str | os.PathLike, image: np.ndarray, *, overwrite: bool =
     import tifffile
 
     with atomic_path(path, suffix=path.suffix) as tmp:
-        tifffile.imwrite(tmp, np.asarray(image), compression="zlib")
+        tifffile.imwrite(tmp, np.asarray(image), compression="zlib", software=SOFTWARE)
     return path
 
 
@@ -495,9 +579,8 @@ def create_zarr_array(
             if zarr3
             else zarr.open_group(str(path), mode="w")
         )
-        group.attrs.update(ome_multiscales(axes, scale, stem(path), units))
-        if attrs:
-            group.attrs.update(attrs)
+        group.attrs.update(ome_multiscales(axes, scale, stem(final_name(path)), units))
+        group.attrs.update({ZARR_MARK: {}} | (attrs or {}))
         if zarr3:
             array = group.create_array("0", fill_value=0, **kwargs)
         else:  # pragma: no cover - zarr 2
@@ -507,8 +590,7 @@ def create_zarr_array(
         array = zarr.create_array(str(path), zarr_format=2, fill_value=0, **kwargs)
     else:  # pragma: no cover - zarr 2
         array = zarr.open_array(str(path), mode="w", fill_value=0, **kwargs)
-    if attrs:
-        array.attrs.update(attrs)
+    array.attrs.update({ZARR_MARK: {}} | (attrs or {}))
     return array
 
 

@@ -1,0 +1,156 @@
+"""What this program wrote, and writing a run's outputs all together or not at all.
+
+- **A mark in every output.** Each image, label image and zarr store napari-unet writes
+  carries a mark: the TIFF ``Software`` tag, a PNG text chunk ``Software``, the zarr
+  attribute ``napari_unet``. :func:`is_our_output` reads it (the header only, never the
+  pixels). Outputs are recognised by that mark, not by their names: a user's
+  ``x_labels.tif`` is an input, and an existing file is replaced (``--overwrite``) only
+  when napari-unet wrote it.
+- **Where a run will write is checked first**: :func:`check_writable` before any work.
+- **A batch writes nothing when it fails**: :class:`OutputBatch` stages every output under
+  a hidden name beside its target and renames them all only once every input succeeded.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import json
+import os
+import secrets
+import shutil
+import tempfile
+from pathlib import Path
+
+from ..unet.errors import InputError
+
+#: The ``Software`` tag of TIFF and PNG outputs.
+SOFTWARE = "napari-unet"
+#: The zarr attribute that marks a store as a napari-unet output.
+ZARR_MARK = "napari_unet"
+#: Staged outputs are named ``.napari-unet-part-<random>-<name>`` until committed.
+STAGING_PREFIX = ".napari-unet-part-"
+
+
+def final_name(path: str | os.PathLike) -> str:
+    """The name an output will have once committed (its staging prefix removed)."""
+    name = Path(path).name
+    if name.startswith(STAGING_PREFIX):
+        return name[len(STAGING_PREFIX) :].split("-", 1)[-1]
+    return name
+
+
+def is_our_output(path: str | os.PathLike) -> bool:
+    """True when ``path`` carries napari-unet's output mark (TIFF, PNG, zarr) or is a
+    napari-unet model file (``.pt``). Unreadable files are not ours."""
+    path = Path(path)
+    suffix = path.suffix.lower()
+    try:
+        if path.is_dir():
+            return _zarr_marked(path)
+        if suffix in (".tif", ".tiff"):
+            import tifffile
+
+            with tifffile.TiffFile(path) as tif:
+                return bool(tif.pages) and tif.pages[0].software == SOFTWARE
+        if suffix == ".png":
+            from PIL import Image
+
+            with Image.open(path) as img:
+                return img.info.get("Software") == SOFTWARE
+        if suffix == ".pt":
+            from .checkpoint import read_checkpoint
+
+            read_checkpoint(path)
+            return True
+        if suffix == ".json":
+            data = json.loads(path.read_text(encoding="utf-8"))
+            return isinstance(data, dict) and data.get("written_by") == SOFTWARE
+    except Exception:  # noqa: BLE001 - a file we cannot read is not one we wrote
+        return False
+    return False
+
+
+def _zarr_marked(path: Path) -> bool:
+    for name in (".zattrs", "zarr.json"):
+        attrs_file = path / name
+        if attrs_file.is_file():
+            data = json.loads(attrs_file.read_text(encoding="utf-8"))
+            attrs = data.get("attributes", data) if name == "zarr.json" else data
+            if isinstance(attrs, dict) and ZARR_MARK in attrs:
+                return True
+    return False
+
+
+def check_writable(path: str | os.PathLike) -> None:
+    """Refuse, before any work, a ``path`` that cannot be created: a file among its
+    parents, or a parent folder this user cannot write to."""
+    path = Path(path)
+    parent = path.parent.absolute()
+    while not parent.exists():
+        parent = parent.parent
+    if not parent.is_dir():
+        raise InputError(f"{path}: cannot be written: {parent} is a file, not a folder")
+    try:
+        fd, probe = tempfile.mkstemp(prefix=".napari-unet-probe-", dir=parent)
+    except OSError as err:
+        raise InputError(
+            f"{path}: cannot be written: {parent} is not writable ({err.strerror})"
+        ) from None
+    os.close(fd)
+    os.unlink(probe)
+
+
+def refuse_foreign(path: str | os.PathLike) -> None:
+    """Refuse to replace an existing ``path`` that napari-unet did not write."""
+    if Path(path).exists() and not is_our_output(path):
+        raise InputError(
+            f"{path}: exists and was not written by napari-unet: not replaced (move it, or "
+            "choose another output)"
+        )
+
+
+class OutputBatch:
+    """The outputs of one run, committed together: nothing is written if the run fails.
+
+    ``stage(target)`` gives the hidden name to write ``target`` under (a file or a zarr
+    folder, in the target's folder); ``commit()`` renames every staged output to its
+    target; ``discard()`` removes them. As a context manager it discards on an error.
+    """
+
+    def __init__(self) -> None:
+        self._staged: list[tuple[Path, Path]] = []
+
+    def stage(self, target: str | os.PathLike) -> Path:
+        target = Path(target)
+        staged = target.parent / f"{STAGING_PREFIX}{secrets.token_hex(4)}-{target.name}"
+        self._staged.append((staged, target))
+        return staged
+
+    def commit(self) -> list[Path]:
+        """Move every staged output to its target (replacing earlier outputs)."""
+        written = []
+        for staged, target in self._staged:
+            if not staged.exists():
+                continue
+            if target.is_dir():
+                shutil.rmtree(target)
+            os.replace(staged, target)
+            written.append(target)
+        self._staged = []
+        return written
+
+    def discard(self) -> None:
+        for staged, _ in self._staged:
+            with contextlib.suppress(OSError):
+                if staged.is_dir():
+                    shutil.rmtree(staged)
+                elif staged.exists():
+                    staged.unlink()
+        self._staged = []
+
+    def __enter__(self) -> OutputBatch:
+        return self
+
+    def __exit__(self, exc_type: object, *_: object) -> None:
+        if exc_type is not None:
+            self.discard()
