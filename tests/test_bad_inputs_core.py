@@ -367,6 +367,22 @@ def test_bad_training_settings_leave_the_model_alone(cfg, message) -> None:
     assert model.record.to_v1() == {}
 
 
+@pytest.mark.parametrize("steps", [1, 3])
+def test_weights_that_overflow_at_the_last_step_are_not_kept(steps) -> None:
+    """The loss is finite at every step, but the last update makes the weights inf (SGD
+    with an absurd learning rate): training raises and the model keeps finite weights."""
+    from napari_unet.unet.training import TrainingDiverged
+
+    image, labels = scene()
+    model = tiny()
+    before = state(model)
+    cfg = TrainConfig(steps=steps, learning_rate=1e38, optimizer="sgd", momentum=0.0,
+                      tile_size=8, batch_size=1, augment=False)  # fmt: skip
+    with pytest.raises(TrainingDiverged, match="weights became NaN or infinite at step 1"):
+        fit(model, [prepare_sample(image, labels)], cfg)
+    assert_usable(model, before)
+
+
 def test_unknown_device_leaves_the_model_alone() -> None:
     image, labels = scene()
     model = tiny()

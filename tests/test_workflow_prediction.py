@@ -202,10 +202,10 @@ def test_predict_options_accepted() -> None:
 @pytest.mark.parametrize(
     ("options", "phrase"),
     [
-        (InstanceOptions(threshold=0.0), "threshold must be between 0 and 1"),
-        (InstanceOptions(threshold=1.0), "threshold must be between 0 and 1"),
-        (InstanceOptions(threshold=1.5), "threshold must be between 0 and 1"),
-        (InstanceOptions(threshold=-0.2), "threshold must be between 0 and 1"),
+        (InstanceOptions(threshold=0.0), "threshold must lie in \\(0, 1\\)"),
+        (InstanceOptions(threshold=1.0), "threshold must lie in \\(0, 1\\)"),
+        (InstanceOptions(threshold=1.5), "threshold must lie in \\(0, 1\\)"),
+        (InstanceOptions(threshold=-0.2), "threshold must lie in \\(0, 1\\)"),
         (InstanceOptions(split=False, seed_threshold=0.8), "needs splitting on"),
         (InstanceOptions(seed_threshold=1.0), "seed threshold must lie above the threshold"),
         (InstanceOptions(seed_threshold=0.0), "seed threshold must lie above the threshold"),

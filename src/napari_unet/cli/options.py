@@ -154,5 +154,8 @@ def add_cluster(p: argparse.ArgumentParser) -> None:
         help="start a local dask cluster with N worker processes for the chunks",
     )
     p.add_argument(
-        "--threads-per-worker", type=int, default=1, help="threads of each --workers process"
+        "--threads-per-worker",
+        type=positive_int,
+        default=1,
+        help="threads of each --workers process",
     )

@@ -10,11 +10,14 @@ in :mod:`.network`, a file that imports nothing but torch (bioimage.io packages 
 from __future__ import annotations
 
 import warnings
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from . import network
 from .network import PADDINGS, DoubleConv, Up, center_crop, crop_to
 from .record import Architecture, Classes, MetadataView, ModelRecord
+
+if TYPE_CHECKING:
+    import torch
 
 METADATA_DEPRECATED = (
     "UNet.metadata is deprecated: use the typed UNet.record (napari_unet.unet.record)"
@@ -88,3 +91,15 @@ class UNet(network.UNet):
         """
         super().replace_head(n_classes)
         self.record.classes = Classes(label_mode=self._record.classes.label_mode)
+
+
+def weights_finite(model: torch.nn.Module) -> bool:
+    """True when every floating-point parameter and buffer of ``model`` is finite (one
+    fused norm per tensor: a NaN or inf makes its norm non-finite)."""
+    import torch
+
+    tensors = [t.detach() for t in model.state_dict().values() if t.is_floating_point()]
+    if not tensors:
+        return True
+    norms = torch._foreach_norm([t.float() if t.dtype != torch.float32 else t for t in tensors])
+    return bool(torch.isfinite(torch.stack(norms)).all())

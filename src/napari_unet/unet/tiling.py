@@ -18,10 +18,12 @@ import numpy as np
 import torch
 
 from ..runtime.allocator import keep_freed_memory
-from ..runtime.devices import inference_context, resolve_device
+from ..runtime.devices import PRECISIONS, inference_context, resolve_device
 from ..runtime.fusion import inference_copy
+from .arguments import choice, flag, optional_whole_number, whole_number
 from .data import as_channels_first, labels_from_logits, normalize
-from .model import UNet
+from .errors import InputError
+from .model import UNet, weights_finite
 
 
 def default_tile_size(model: UNet) -> int:
@@ -180,6 +182,24 @@ def count_tiles(model: UNet, spatial_shape: tuple[int, ...], tile_size: int | No
     return planes * len(tile_starts(h, tile_out, step)) * len(tile_starts(w, tile_out, step))
 
 
+def check_prediction_settings(
+    *, tile_size: int | None = None, batch_size: int = 1, precision: str = "fp32"
+) -> None:
+    """The settings of a prediction, checked before any work (API, CLI and widget)."""
+    optional_whole_number(tile_size, "tile size")
+    whole_number(batch_size, "batch size")
+    choice(precision, "precision", PRECISIONS)
+
+
+def check_model_weights(model: torch.nn.Module) -> None:
+    """Refuse a model whose weights hold NaN or inf: it would predict one class everywhere."""
+    if not weights_finite(model):
+        raise InputError(
+            "the model's weights contain NaN or infinite values (a diverged training?): it "
+            "cannot predict; load or train another model"
+        )
+
+
 def predict_tiled(
     model: UNet,
     image: np.ndarray,
@@ -211,6 +231,12 @@ def predict_tiled(
     Returns a :class:`Prediction` whose arrays have the image's spatial size: a_k(x) and
     p_k(x) as (K, ..., H, W) float32 and labels (..., H, W) with values k + 1.
     """
+    check_prediction_settings(tile_size=tile_size, batch_size=batch_size, precision=precision)
+    for name, value in [("normalize_input", normalize_input), ("return_logits", return_logits),
+                        ("return_probabilities", return_probabilities),
+                        ("test_time_augmentation", test_time_augmentation)]:  # fmt: skip
+        flag(value, name)
+    check_model_weights(model)
     planes = as_channels_first(image, channel_axis, model.in_channels)
     lead = planes.shape[:-3]
     h, w = planes.shape[-2:]

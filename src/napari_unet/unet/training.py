@@ -22,6 +22,7 @@ import time
 import warnings
 from collections.abc import Iterator, Sequence
 from dataclasses import asdict, dataclass, replace
+from numbers import Real
 from typing import Any
 
 import numpy as np
@@ -35,6 +36,7 @@ from ..runtime.devices import (
     resolve_precision,
     training_memory_format,
 )
+from .arguments import choice, flag, real_number, whole_number
 from .augment import (
     flip_rotate,
     intensity_jitter,
@@ -44,7 +46,7 @@ from .augment import (
 )
 from .batch_norm_statistics import batch_norm_layers, recompute_batch_norm_statistics
 from .data import IGNORE_INDEX, InputError, TrainingSample, check_classes
-from .model import UNet
+from .model import UNet, weights_finite
 from .record import Normalization, TrainingRun
 from .softmax_energy import energy
 from .tiling import mirror_indices
@@ -92,20 +94,31 @@ class TrainConfig:
     recompute_batch_norm: bool = False
 
     def validate(self) -> None:
-        if self.steps < 1:
-            raise InputError("steps must be >= 1")
-        if not (self.learning_rate > 0 and math.isfinite(self.learning_rate)):
-            raise InputError("the learning rate must be a positive number")
-        if self.optimizer not in OPTIMIZERS:
-            raise InputError(f"optimizer must be one of {OPTIMIZERS}")
-        if self.schedule not in SCHEDULES:
-            raise InputError(f"schedule must be one of {SCHEDULES}")
-        if self.batch_size < 1 or self.tile_size < 1:
-            raise InputError("batch size and tile size must be >= 1")
-        if self.precision not in ("auto", *PRECISIONS):
-            raise InputError(f"precision must be auto or one of {PRECISIONS}")
-        if self.max_seconds is not None and not self.max_seconds > 0:
-            raise InputError("max_seconds must be a positive number of seconds")
+        """Refuse a bad setting (type or range) before anything is touched."""
+        whole_number(self.steps, "steps")
+        if not (
+            isinstance(self.learning_rate, Real)
+            and not isinstance(self.learning_rate, bool)
+            and self.learning_rate > 0
+            and math.isfinite(self.learning_rate)
+        ):
+            raise InputError(
+                f"the learning rate must be a positive number, got {self.learning_rate!r}"
+            )
+        choice(self.optimizer, "optimizer", OPTIMIZERS)
+        real_number(self.momentum, "momentum", low=0.0, high=1.0, open_high=True)
+        choice(self.schedule, "schedule", SCHEDULES)
+        whole_number(self.batch_size, "batch size")
+        whole_number(self.tile_size, "tile size")
+        for name in ("augment", "elastic", "flips", "recompute_batch_norm"):
+            flag(getattr(self, name), name)
+        whole_number(self.seed, "seed", minimum=0, maximum=2**32 - 1)
+        if not isinstance(self.device, str):
+            raise InputError(f"device must be a name such as 'cpu', got {self.device!r}")
+        real_number(self.weight_decay, "weight decay", low=0.0)
+        choice(self.precision, "precision", ("auto", *PRECISIONS))
+        if self.max_seconds is not None:
+            real_number(self.max_seconds, "max_seconds (seconds)", low=0.0, open_low=True)
 
 
 @dataclass
@@ -438,6 +451,15 @@ def train(
                 scaler.scale(loss).backward()
                 scaler.step(opt)
                 scaler.update()
+            if not weights_finite(model):  # a finite loss, but the update overflowed
+                model.load_state_dict(good_state)
+                steps_done = good_step
+                del losses[good_step:]
+                raise TrainingDiverged(
+                    f"the weights became NaN or infinite at step {step}: training stopped "
+                    f"and the weights of step {good_step} were restored (try a lower "
+                    "learning rate)"
+                )
             steps_done = step
             losses.append(float(loss.detach()))
             if step % 10 == 0:

@@ -9,6 +9,7 @@ from typing import Any
 
 import numpy as np
 
+from ..unet.arguments import flag, real_number, whole_number
 from ..unet.data import InputError
 from .models import label_values_table, object_channel
 
@@ -24,18 +25,15 @@ class PredictOptions:
     tta: bool = False
 
     def validate(self) -> None:
-        if self.tile_size is not None and (
-            isinstance(self.tile_size, bool)
-            or not isinstance(self.tile_size, int)
-            or self.tile_size < 1
-        ):
-            raise InputError(f"tile size must be a whole number >= 1, got {self.tile_size!r}")
-        if (
-            isinstance(self.batch_size, bool)
-            or not isinstance(self.batch_size, int)
-            or (self.batch_size < 1)
-        ):
-            raise InputError(f"batch size must be a whole number >= 1, got {self.batch_size!r}")
+        """The checks :func:`~napari_unet.unet.tiling.predict_tiled` makes, before any work."""
+        from ..unet.tiling import check_prediction_settings  # torch: imported when used
+
+        check_prediction_settings(
+            tile_size=self.tile_size, batch_size=self.batch_size, precision=self.precision
+        )
+        flag(self.tta, "test-time augmentation")
+        if not isinstance(self.device, str):
+            raise InputError(f"device must be a name such as 'cpu', got {self.device!r}")
 
 
 @dataclass(frozen=True)
@@ -49,8 +47,13 @@ class InstanceOptions:
     seed_threshold: float | None = None
 
     def validate(self) -> None:
-        if not 0 < self.threshold < 1:
-            raise InputError(f"the threshold must be between 0 and 1, got {self.threshold}")
+        if self.object_class is not None:
+            whole_number(self.object_class, "object class", minimum=1)
+        real_number(self.threshold, "the threshold", low=0, high=1, open_low=True, open_high=True)
+        whole_number(self.min_size, "the smallest object size", minimum=0)
+        flag(self.split, "split")
+        if self.seed_threshold is not None:
+            real_number(self.seed_threshold, "the seed threshold", low=0, high=1)
         if self.seed_threshold is not None and not self.split:
             raise InputError("a seed threshold splits objects: it needs splitting on")
         if self.seed_threshold is not None and not self.threshold < self.seed_threshold < 1:

@@ -1,0 +1,110 @@
+"""One set of argument checks for the Python API, the workflow and the CLI
+(unet/arguments.py): a wrong type or range is refused by name, before numpy or torch."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+import torch
+from hypothesis import given, settings
+from hypothesis import strategies as st
+
+from napari_unet import UNet, predict_tiled
+from napari_unet.cli import main
+from napari_unet.unet.errors import InputError
+from napari_unet.unet.training import TrainConfig
+from napari_unet.workflow import InstanceOptions, PredictOptions
+
+pytestmark = pytest.mark.usefixtures("one_torch_thread")
+
+#: values that are not a whole number >= 1, of every kind a caller passes by mistake
+NOT_POSITIVE_WHOLE = st.one_of(
+    st.integers(max_value=0),
+    st.floats(allow_nan=True, allow_infinity=True),
+    st.text(max_size=4),
+    st.booleans(),
+    st.just(np.float64(64.0)),
+    st.lists(st.integers(1, 4), max_size=2),
+)
+
+
+def tiny() -> UNet:
+    torch.manual_seed(0)
+    return UNet(1, 2, depth=2, base_channels=4, dropout=0).eval()
+
+
+@settings(max_examples=40, deadline=None)
+@given(value=NOT_POSITIVE_WHOLE, name=st.sampled_from(["tile_size", "batch_size"]))
+def test_api_and_workflow_refuse_the_same_sizes(value, name) -> None:
+    label = name.replace("_", " ")
+    image = np.zeros((20, 20), np.float32)
+    with pytest.raises(InputError, match=label):
+        predict_tiled(tiny(), image, **{name: value})
+    with pytest.raises(InputError, match=label):
+        PredictOptions(**{name: value}).validate()
+    with pytest.raises(InputError, match=label):
+        TrainConfig(**{name: value}).validate()
+
+
+@pytest.mark.parametrize("value", ["0", "-3", "1.5", "x"])
+@pytest.mark.parametrize("option", ["--tile-size", "--batch-size"])
+def test_cli_refuses_what_the_api_refuses(tmp_path, capsys, option, value) -> None:
+    rc = main(["predict", str(tmp_path / "x.tif"), "--pretrained", "nuclei", "--out",
+               str(tmp_path / "out"), option, value])  # fmt: skip
+    assert rc == 2 and option in capsys.readouterr().err
+    assert not (tmp_path / "out").exists()
+
+
+@pytest.mark.parametrize(
+    "kwargs, phrase",
+    [
+        ({"precision": "fp64"}, "precision must be one of fp32, bf16, fp16"),
+        ({"test_time_augmentation": "yes"}, "test_time_augmentation must be True or False"),
+        ({"normalize_input": 1}, "normalize_input must be True or False"),
+    ],
+)
+def test_predict_tiled_refuses_wrong_settings(kwargs, phrase) -> None:
+    with pytest.raises(InputError, match=phrase):
+        predict_tiled(tiny(), np.zeros((20, 20), np.float32), **kwargs)
+
+
+@pytest.mark.parametrize(
+    "kwargs, phrase",
+    [
+        ({"steps": 2.5}, "steps must be a whole number"),
+        ({"steps": True}, "steps must be a whole number"),
+        ({"learning_rate": "1e-3"}, "learning rate must be a positive number"),
+        ({"seed": -1}, "seed must be >= 0"),
+        ({"momentum": 1.0}, "momentum must lie in"),
+        ({"augment": "no"}, "augment must be True or False"),
+        ({"weight_decay": float("nan")}, "weight decay must be a finite number"),
+        ({"max_seconds": -1.0}, "max_seconds"),
+        ({"device": 0}, "device must be a name"),
+    ],
+)
+def test_training_settings_refused_by_name(kwargs, phrase) -> None:
+    with pytest.raises(InputError, match=phrase):
+        TrainConfig(**kwargs).validate()
+
+
+@pytest.mark.parametrize(
+    "kwargs, phrase",
+    [
+        ({"object_class": 0}, "object class must be >= 1"),
+        ({"min_size": -1}, "smallest object size must be >= 0"),
+        ({"min_size": 2.5}, "smallest object size must be a whole number"),
+        ({"threshold": float("nan")}, "threshold must be a finite number"),
+        ({"seed_threshold": "0.8"}, "seed threshold must be a finite number"),
+    ],
+)
+def test_instance_settings_refused_by_name(kwargs, phrase) -> None:
+    with pytest.raises(InputError, match=phrase):
+        InstanceOptions(**kwargs).validate()
+
+
+def test_a_model_with_non_finite_weights_does_not_predict() -> None:
+    model = tiny()
+    with torch.no_grad():
+        next(model.parameters())[0, 0, 0, 0] = float("nan")
+    with pytest.raises(InputError, match="NaN or infinite"):
+        predict_tiled(model, np.zeros((20, 20), np.float32))
