@@ -23,6 +23,7 @@ from ..runtime.fusion import inference_copy
 from .arguments import choice, flag, optional_whole_number, whole_number
 from .data import as_channels_first, labels_from_logits, normalize
 from .errors import InputError
+from .memory_estimate import check_fits, inference_bytes
 from .model import UNet, weights_finite
 
 
@@ -104,6 +105,12 @@ def tile_geometry(model: UNet, tile_size: int | None) -> tuple[int, int, int, in
     return tile_in, tile_out, halo, step
 
 
+def fitted_tile_size(tile_size: int | None, h: int, w: int) -> int | None:
+    """A requested tile side no larger than the image: a bigger tile computes nothing
+    more (overlap-tile gives the same a_k(x) for any tile size), only uses more memory."""
+    return None if tile_size is None else min(tile_size, max(h, w, 1))
+
+
 def tile_crop(model: UNet, halo: int) -> int:
     """Network output pixels to drop before a tile's kept output (halo minus the margin)."""
     return halo - model.margin
@@ -146,9 +153,17 @@ def predict_plane_logits(
 ) -> np.ndarray:
     """a_k(x) of one normalised (C, H, W) float32 plane by overlap-tile: (K, H, W) float32."""
     dev = resolve_device(device)
-    tile_in, tile_out, halo, step = tile_geometry(model, tile_size)
-    crop = tile_crop(model, halo)
     _, h, w = plane.shape
+    tile_in, tile_out, halo, step = tile_geometry(model, fitted_tile_size(tile_size, h, w))
+    crop = tile_crop(model, halo)
+    tiles = len(tile_starts(h, tile_out, step)) * len(tile_starts(w, tile_out, step))
+    batch = min(batch_size, tiles)
+    check_fits(
+        inference_bytes(model, batch, tile_in),
+        dev,
+        f"predicting {batch} tile(s) of {tile_in} x {tile_in} pixels at a time",
+        "lower the tile size or the batch size",
+    )
     out = np.empty((model.n_classes, h, w), np.float32)
     pending: list[tuple[int, int, np.ndarray]] = []
 
@@ -176,8 +191,8 @@ def predict_plane_logits(
 
 def count_tiles(model: UNet, spatial_shape: tuple[int, ...], tile_size: int | None) -> int:
     """How many tiles :func:`predict_tiled` runs for an image of shape (..., H, W)."""
-    _, tile_out, _, step = tile_geometry(model, tile_size)
     h, w = spatial_shape[-2:]
+    _, tile_out, _, step = tile_geometry(model, fitted_tile_size(tile_size, h, w))
     planes = int(np.prod(spatial_shape[:-2], dtype=np.int64))
     return planes * len(tile_starts(h, tile_out, step)) * len(tile_starts(w, tile_out, step))
 

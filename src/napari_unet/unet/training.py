@@ -46,6 +46,7 @@ from .augment import (
 )
 from .batch_norm_statistics import batch_norm_layers, recompute_batch_norm_statistics
 from .data import IGNORE_INDEX, InputError, TrainingSample, check_classes
+from .memory_estimate import check_fits, training_bytes
 from .model import UNet, weights_finite
 from .record import Normalization, TrainingRun
 from .softmax_energy import energy
@@ -392,10 +393,16 @@ def train(
     amp_dtype = autocast_dtype(precision)
     if amp_dtype is torch.float16 and device.type != "cuda":
         raise InputError("fp16 training needs a CUDA GPU; use bf16 or fp32")
+    tile_in, tile_out = training_tile_sizes(model, config.tile_size)
+    check_fits(
+        training_bytes(model, config.batch_size, tile_in),
+        device,
+        f"training on batches of {config.batch_size} tile(s) of {tile_in} x {tile_in} pixels",
+        "lower the batch size or the tile size",
+    )
     prepare_model_metadata(model, samples)
     rng = np.random.default_rng(config.seed)
     torch.manual_seed(config.seed)
-    tile_in, tile_out = training_tile_sizes(model, config.tile_size)
     sampler = TileSampler(
         samples, tile_in, tile_out, rng, config.augment, config.elastic, config.flips
     )
