@@ -108,3 +108,23 @@ def test_a_model_with_non_finite_weights_does_not_predict() -> None:
         next(model.parameters())[0, 0, 0, 0] = float("nan")
     with pytest.raises(InputError, match="NaN or infinite"):
         predict_tiled(model, np.zeros((20, 20), np.float32))
+
+
+@pytest.mark.parametrize(
+    "names, phrase",
+    [
+        (["cell", "cell"], "given twice: cell"),
+        (["", "cell"], "non-empty text"),
+        ([" ", "x"], "non-empty"),
+    ],
+)
+def test_class_names_are_distinct_and_named(names, phrase) -> None:
+    from napari_unet.workflow import interpret_labels
+    from napari_unet.workflow.models import fit_model
+
+    model = tiny()
+    record = model.record.to_json()
+    plan = interpret_labels(np.array([0, 1, 2]), "scribbles", what="the layer")
+    with pytest.raises(InputError, match=phrase):
+        fit_model(model, plan, class_names=names)
+    assert model.record.to_json() == record

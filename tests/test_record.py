@@ -400,7 +400,7 @@ def test_parameter_count_is_the_networks(arch):
 @FAST
 @given(
     _ARCHITECTURES,
-    st.lists(st.text(max_size=8), min_size=5, max_size=5),
+    st.lists(st.text(max_size=8), min_size=5, max_size=5, unique=True),
     st.lists(st.integers(0, LABEL_VALUE_MAX), min_size=5, max_size=5, unique=True),
     st.tuples(st.floats(0, 50), st.floats(50.5, 100)),
     st.lists(
@@ -542,3 +542,10 @@ def test_one_summary_for_every_place_a_model_is_described(capsys):
     dense = summary(load_model(FIXTURES / "v1_dense_cli.pt"))
     assert "2 classes (0 = membrane, 255 = cell)" in dense and "dense mode" in dense
     assert summary(_tiny()).splitlines()[1] == "source: new; untrained"
+
+
+def test_class_names_must_differ() -> None:
+    from napari_unet.unet.record import Classes
+
+    with pytest.raises(RecordError, match="classes.names must be 2 different strings"):
+        Classes.from_dict({"names": ["cell", "cell"]}, 2)

@@ -84,6 +84,15 @@ def classes_for_training(model_classes: int, plan: LabelPlan) -> int:
     return plan.n_classes
 
 
+def check_class_names(names: list[str]) -> None:
+    """Class names are distinct, non-empty text (they name layers and export channels)."""
+    if not all(isinstance(n, str) and n.strip() for n in names):
+        raise InputError(f"class names must be non-empty text, got {names!r}")
+    duplicates = sorted({n for n in names if names.count(n) > 1})
+    if duplicates:
+        raise InputError(f"class names must differ; given twice: {', '.join(duplicates)}")
+
+
 def fit_model(model: Any, plan: LabelPlan, class_names: list[str] | None = None) -> list[str]:
     """Give ``model`` the head and the class record the annotations need; returns notices.
 
@@ -97,6 +106,8 @@ def fit_model(model: Any, plan: LabelPlan, class_names: list[str] | None = None)
         raise InputError(
             f"{len(class_names)} class names for {n_classes} classes: " + ", ".join(class_names)
         )
+    if class_names is not None:
+        check_class_names(class_names)
     if model.n_classes != n_classes:
         notices.append(
             f"the model had {model.n_classes} classes, the annotations need {n_classes}: it "

@@ -26,6 +26,8 @@ def _names(value: Any, k: int, name: str, where: str) -> list[str] | None:
     items = _list(value, name, where, expected)
     if len(items) != k or not all(isinstance(v, str) for v in items):
         _fail(where, name, expected, value)
+    if len(set(items)) != len(items):
+        _fail(where, name, f"{k} different strings", value)
     return items
 
 
