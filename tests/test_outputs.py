@@ -21,7 +21,8 @@ from hypothesis import strategies as st
 
 from napari_unet import UNet, save_model
 from napari_unet.cli import main
-from napari_unet.io.outputs import STAGING_PREFIX, OutputBatch, check_writable
+from napari_unet.io.outputs import STAGING_PREFIX, OutputBatch
+from napari_unet.io.writable import check_writable
 from napari_unet.unet.errors import InputError
 from napari_unet.unet.record import Normalization
 

@@ -15,6 +15,15 @@ only: nothing is downloaded, no file in it is executed, weights are read with
 - its own test input gives its test output (within the package's tolerance).
 
 Anything else raises :class:`~napari_unet.interchange.bioimageio.PackageError` saying why.
+
+Hostile packages are refused before they cost time or memory: the description is parsed
+first by :func:`~.yaml_limits.safe_load_limited` (at most :data:`MAX_YAML_BYTES`, no
+alias bomb, no deep nesting) and only then handed to ``bioimageio.spec``; the U-Net's
+arguments are held to a model file's bounds (:meth:`Architecture.from_dict`: depth, base
+channels, parameter count) before anything is built; the weights file may not declare
+more bytes than float32 weights of that architecture need (plus a margin) and must be a
+zip as ``torch.save`` writes it (uncompressed members), and the test tensors may not
+declare more than :data:`MAX_TEST_TENSOR_BYTES`, all checked before a byte is read.
 """
 
 from __future__ import annotations
@@ -34,8 +43,9 @@ from typing import Any
 import numpy as np
 import torch
 
+from ..io.checkpoint import CheckpointError, check_archive
 from ..unet.model import UNet
-from ..unet.record import BioimageioInfo, ModelRecord, RecordError, to_plain
+from ..unet.record import Architecture, BioimageioInfo, ModelRecord, RecordError, to_plain
 from .bioimageio_package import (
     ARCHITECTURE_CALLABLE,
     ARCHITECTURE_ID,
@@ -47,12 +57,21 @@ from .bioimageio_package import (
     require_spec,
     run_model,
 )
+from .yaml_limits import YamlLimitError, safe_load_limited
 
 #: Largest single file read from a package, and largest total unpacked size of a zip.
 MAX_FILE_BYTES = 2 * 1024**3
 MAX_ZIP_BYTES = 8 * 1024**3
 MAX_ZIP_MEMBERS = 10_000
-MAX_YAML_BYTES = 10 * 1024**2
+#: Largest rdf.yaml / bioimageio.yaml (they are a few KB; a megabyte parses in < 0.5 s).
+MAX_YAML_BYTES = 1024**2
+#: Largest test input / output .npy file.
+MAX_TEST_TENSOR_BYTES = 64 * 1024**2
+#: What the weights file may declare beyond 4 bytes per parameter: a fraction, and bytes
+#: (batch-norm statistics, the archive's pickle and headers).
+WEIGHTS_MARGIN, WEIGHTS_SLACK_BYTES = 0.10, 1024**2
+#: The description names bioimageio.spec looks for in a zip (``name`` or ``*.name``).
+_SPEC_YAML_NAMES = ("rdf.yaml", "bioimageio.yaml", "model.yaml")
 #: Arguments of UNet and the YAML types a package may give them.
 _ARG_TYPES: dict[str, tuple[type, ...]] = {
     "in_channels": (int,),
@@ -123,11 +142,42 @@ class _Package:
             else (self.root / name).stat().st_size
         )
         if size > MAX_YAML_BYTES:
-            raise PackageError(f"{self.path.name}: {name} is {size} bytes; refused")
+            raise PackageError(
+                f"{self.path.name}: {name} is {size:,} bytes, more than the "
+                f"{MAX_YAML_BYTES:,} a description may have; refused"
+            )
         return name
 
-    def read(self, name: str, what: str) -> bytes:
-        """The bytes of package file ``name`` (relative, inside the package), size-limited."""
+    def descriptions(self, yaml_name: str) -> list[str]:
+        """Every file of the package ``bioimageio.spec`` could read as its description: in a
+        zip any member named like one (the spec chooses among them itself), else
+        ``yaml_name``."""
+        if self.zip is None:
+            return [yaml_name]
+        names = [
+            n
+            for n in self.zip.namelist()
+            if any(posixpath.basename(n) == y or n.endswith("." + y) for y in _SPEC_YAML_NAMES)
+        ]
+        return [yaml_name] + [n for n in names if n != yaml_name]
+
+    def size(self, name: str, what: str) -> int:
+        """The size package file ``name`` declares (the zip's directory, or the file on
+        disk), without reading it."""
+        self._check_name(name, what)
+        name = posixpath.normpath(name)
+        try:
+            if self.zip is not None:
+                return self.zip.getinfo(name).file_size
+            return self._file(name, what).stat().st_size
+        except (KeyError, FileNotFoundError) as err:
+            raise PackageError(f"{self.path.name}: the {what} ({name}) is missing") from err
+        except OSError as err:
+            raise PackageError(
+                f"{self.path.name}: cannot read the {what} ({name}): {err}"
+            ) from err
+
+    def _check_name(self, name: str, what: str) -> None:
         if "://" in name:
             raise PackageError(
                 f"{self.path.name}: the {what} is a URL ({name}); napari-unet only imports "
@@ -135,16 +185,24 @@ class _Package:
             )
         if _unsafe(name):
             raise PackageError(f"{self.path.name}: the {what} points outside the package: {name}")
+
+    def _file(self, name: str, what: str) -> Path:
+        file = (self.root / name).resolve()
+        if not file.is_relative_to(self.root.resolve()):
+            raise PackageError(f"{self.path.name}: the {what} points outside the package")
+        return file
+
+    def read(self, name: str, what: str, limit: int = MAX_FILE_BYTES) -> bytes:
+        """The bytes of package file ``name`` (relative, inside the package), at most
+        ``limit`` of them."""
+        self._check_name(name, what)
         name = posixpath.normpath(name)
         try:
             if self.zip is not None:
                 with self.zip.open(name) as f:
-                    return _read_limited(f, what, self.path.name)
-            file = (self.root / name).resolve()
-            if not file.is_relative_to(self.root.resolve()):
-                raise PackageError(f"{self.path.name}: the {what} points outside the package")
-            with open(file, "rb") as f:
-                return _read_limited(f, what, self.path.name)
+                    return _read_limited(f, what, self.path.name, limit)
+            with open(self._file(name, what), "rb") as f:
+                return _read_limited(f, what, self.path.name, limit)
         except (KeyError, FileNotFoundError) as err:
             raise PackageError(f"{self.path.name}: the {what} ({name}) is missing") from err
         except (OSError, zipfile.BadZipFile, EOFError) as err:
@@ -160,10 +218,10 @@ def _unsafe(name: str) -> bool:
     )
 
 
-def _read_limited(f: Any, what: str, package: str) -> bytes:
-    data = f.read(MAX_FILE_BYTES + 1)
-    if len(data) > MAX_FILE_BYTES:
-        raise PackageError(f"{package}: the {what} is larger than {MAX_FILE_BYTES >> 30} GiB")
+def _read_limited(f: Any, what: str, package: str, limit: int = MAX_FILE_BYTES) -> bytes:
+    data = f.read(limit + 1)
+    if len(data) > limit:
+        raise PackageError(f"{package}: the {what} is larger than {limit:,} bytes; refused")
     return data
 
 
@@ -184,10 +242,28 @@ def _source_name(source: Any) -> str:
     return text.replace("\\", "/")
 
 
+def _check_yaml(pkg: _Package, yaml_name: str) -> None:
+    """Parse every description the spec could read with the limited safe loader first: a
+    YAML bomb is refused in milliseconds instead of expanding inside bioimageio.spec."""
+    for member in pkg.descriptions(yaml_name):
+        what = f"description {member}"
+        if pkg.size(member, what) > MAX_YAML_BYTES:
+            raise PackageError(
+                f"{pkg.path.name}: {member} is {pkg.size(member, what):,} bytes, more than "
+                f"the {MAX_YAML_BYTES:,} a description may have; refused"
+            )
+        text = pkg.read(member, what, limit=MAX_YAML_BYTES)
+        try:
+            safe_load_limited(text, what=member)
+        except YamlLimitError as err:
+            raise PackageError(f"{pkg.path.name}: {err}") from err
+
+
 def _load_description(pkg: _Package) -> Any:
     spec = require_spec()
     name = pkg.path.name
     yaml_name = pkg.yaml_name()
+    _check_yaml(pkg, yaml_name)
     source = pkg.path if pkg.zip is not None else pkg.root / yaml_name
     try:
         with spec.ValidationContext(perform_io_checks=False, log_warnings=False):
@@ -238,6 +314,31 @@ def _architecture(descr: Any, name: str) -> dict[str, Any]:
         ):
             raise PackageError(f"{name}: U-Net argument {key}={value!r} has the wrong type")
     return kwargs
+
+
+def _bounded(kwargs: dict[str, Any], name: str) -> Architecture:
+    """The package's U-Net arguments held to a model file's bounds (depth, base channels,
+    parameter count), before anything is allocated."""
+    try:
+        return Architecture.from_dict(kwargs, where=name, name="architecture kwargs")
+    except RecordError as err:
+        raise PackageError(str(err)) from err
+
+
+def _check_weights_size(pkg: _Package, entry: Any, arch: Architecture) -> None:
+    """Refuse a weights file declaring more bytes than float32 weights of ``arch`` need
+    (plus :data:`WEIGHTS_MARGIN` and :data:`WEIGHTS_SLACK_BYTES`), before reading it: a
+    zip bomb in the package never gets unpacked."""
+    source = _source_name(entry.source)
+    declared = pkg.size(source, "weights file")
+    need = arch.parameter_count() * 4
+    allowed = int(need * (1 + WEIGHTS_MARGIN)) + WEIGHTS_SLACK_BYTES
+    if declared > allowed:
+        raise PackageError(
+            f"{pkg.path.name}: the weights file {source} declares {declared:,} bytes, more "
+            f"than the {allowed:,} float32 weights of this U-Net ({arch.parameter_count():,} "
+            "parameters) can take (a zip bomb?); refused"
+        )
 
 
 def _config(descr: Any) -> dict[str, Any]:
@@ -301,6 +402,17 @@ def _load_weights(pkg: _Package, entry: Any, net: UNet) -> None:
     expected = getattr(entry, "sha256", None)
     if expected is not None and hashlib.sha256(data).hexdigest() != str(expected):
         raise PackageError(f"{name}: the weights file {source} is corrupt (SHA-256 mismatch)")
+    if zipfile.is_zipfile(io.BytesIO(data)):  # torch's format since 1.6 (else legacy pickle)
+        try:
+            with zipfile.ZipFile(io.BytesIO(data)) as archive:
+                check_archive(
+                    archive, len(data), f"{name}: {source}", "not PyTorch weights as torch.save "
+                    "writes them"
+                )  # fmt: skip
+        except CheckpointError as err:
+            raise PackageError(str(err)) from err
+        except (zipfile.BadZipFile, OSError, EOFError, ValueError) as err:
+            raise PackageError(f"{name}: {source} is not readable PyTorch weights: {err}") from err
     try:
         state = torch.load(io.BytesIO(data), map_location="cpu", weights_only=True)
     except pickle.UnpicklingError as err:
@@ -328,16 +440,42 @@ def _load_weights(pkg: _Package, entry: Any, net: UNet) -> None:
 
 def _load_array(pkg: _Package, entry: Any, what: str) -> np.ndarray:
     source = _source_name(entry.source)
-    data = pkg.read(source, what)
+    declared = pkg.size(source, what)
+    if declared > MAX_TEST_TENSOR_BYTES:
+        raise PackageError(
+            f"{pkg.path.name}: the {what} {source} declares {declared:,} bytes, more than the "
+            f"{MAX_TEST_TENSOR_BYTES:,} a test tensor may have (a zip bomb?); refused"
+        )
+    data = pkg.read(source, what, limit=MAX_TEST_TENSOR_BYTES)
     expected = getattr(entry, "sha256", None)
     if expected is not None and hashlib.sha256(data).hexdigest() != str(expected):
         raise PackageError(f"{pkg.path.name}: the {what} {source} is corrupt (SHA-256 mismatch)")
     try:
+        _check_npy_header(data)
         return np.load(io.BytesIO(data), allow_pickle=False)
     except Exception as err:  # noqa: BLE001 - any failure: not a plain .npy array
         raise PackageError(
             f"{pkg.path.name}: the {what} {source} is not a .npy array: {err}"
         ) from err
+
+
+def _check_npy_header(data: bytes) -> None:
+    """The array a .npy header declares must be the data that follows it (no allocation
+    of a declared shape the file does not hold)."""
+    f = io.BytesIO(data)
+    version = np.lib.format.read_magic(f)
+    if version == (1, 0):
+        shape, _, dtype = np.lib.format.read_array_header_1_0(f)
+    else:
+        shape, _, dtype = np.lib.format.read_array_header_2_0(f)
+    if dtype.hasobject:
+        raise ValueError("it holds Python objects")
+    count = int(np.prod(shape, dtype=object)) if shape else 1
+    if count * dtype.itemsize != len(data) - f.tell():
+        raise ValueError(
+            f"its header declares a {shape} {dtype} array, {count * dtype.itemsize:,} bytes; "
+            f"the file holds {len(data) - f.tell():,}"
+        )
 
 
 def _tolerance(descr: Any, output_id: str) -> tuple[float, float, float]:
@@ -438,8 +576,10 @@ def import_bioimageio(
         name = path.name
         descr = _load_description(pkg)
         kwargs = _architecture(descr, name)
+        arch = _bounded(kwargs, name)
         if len(descr.inputs) != 1 or len(descr.outputs) != 1:
             raise PackageError(f"{name}: a U-Net has one input and one output tensor")
+        _check_weights_size(pkg, descr.weights.pytorch_state_dict, arch)
         try:
             net = UNet(**kwargs)
         except (TypeError, ValueError) as err:

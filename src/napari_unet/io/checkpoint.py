@@ -11,7 +11,10 @@ Files of format version 1 (``"config": {"architecture": ..., "metadata": ...}``)
 read too, their metadata converted by :meth:`ModelRecord.from_v1`.
 
 Loading uses ``torch.load(weights_only=True)``, which refuses to unpickle anything but
-tensors and plain containers, so a file from a stranger cannot run code. Every field of
+tensors and plain containers, so a file from a stranger cannot run code. Before anything
+is decompressed, the zip's directory must be one ``torch.save`` writes (every member
+stored uncompressed, the members' sizes adding up to no more than the file): a zip bomb is
+refused without reading it. Every field of
 the record is validated, the architecture against size bounds before anything is
 allocated, and the weights' names and shapes against the architecture before the network
 is built.
@@ -31,12 +34,15 @@ import torch
 from ..runtime.atomic import atomic_path
 from ..unet.model import UNet
 from ..unet.record import ModelRecord, RecordError
+from .writable import check_writable
 
 FORMAT = "napari-unet"
 FORMAT_VERSION = 2
 #: the format versions :func:`read_checkpoint` reads (1: metadata dict, 2: the record)
 READ_VERSIONS = (1, 2)
 SUFFIX = ".pt"
+#: slack allowed between the members' declared sizes and the size of the archive's file
+ARCHIVE_SLACK_BYTES = 1 << 20
 
 
 class CheckpointError(ValueError):
@@ -52,27 +58,89 @@ def save_model(path: str | os.PathLike, model: UNet, overwrite: bool = True) -> 
     renamed over ``path`` only when complete, so a failure never leaves a half-written or
     destroyed file.
     """
-    path = Path(path)
+    if not isinstance(model, UNet):
+        raise TypeError(f"save_model needs a napari-unet UNet, got {type(model).__name__}")
+    path = _model_path(path)
     if path.exists() and not overwrite:
         raise FileExistsError(f"{path} exists; pass overwrite=True to replace it")
     if path.is_dir():
         raise IsADirectoryError(f"{path} is a folder, not a model file")
+    check_writable(path)  # a file among its parents, an unwritable folder: before any work
     try:
         config_text = model.record.to_json()
     except (TypeError, ValueError) as err:
         raise ValueError(f"the model's record must be JSON-serialisable: {err}") from err
     ModelRecord.from_json(config_text, where=path.name)  # what loading it will check
+    state = model.state_dict()
+    if not all(
+        torch.isfinite(t).all() for t in state.values() if t.is_floating_point() or t.is_complex()
+    ):
+        raise ValueError(
+            "the model's weights contain NaN or infinite values (a diverged training?): not saved"
+        )
     payload = {
         "format": FORMAT,
         "format_version": FORMAT_VERSION,
         "config": config_text,
-        "state_dict": {k: v.detach().cpu().clone() for k, v in model.state_dict().items()},
+        "state_dict": {k: v.detach().cpu().clone() for k, v in state.items()},
     }
     with atomic_path(path) as tmp, open(tmp, "wb") as f:
         torch.save(payload, f)
         f.flush()
         os.fsync(f.fileno())
     return path
+
+
+def check_archive(
+    archive: zipfile.ZipFile, size: int, name: str, what: str = "not a napari-unet model file"
+) -> None:
+    """Refuse a PyTorch zip archive that ``torch.save`` could not have written, from its
+    directory alone (nothing is decompressed): a compressed member (``torch.save`` stores
+    every member uncompressed, so a deflated one is a zip bomb's way to declare gigabytes in
+    a few kilobytes; ``torch.jit.save`` deflates its code, and a TorchScript archive is
+    refused as such), a stored member whose sizes disagree, or members declaring more bytes
+    than the ``size`` bytes of the file (overlapping members).
+
+    Raises :class:`CheckpointError` ``"<name>: <what>: ..."``.
+    """
+    total = 0
+    infos = archive.infolist()
+    for info in infos:
+        if info.compress_type != zipfile.ZIP_STORED:
+            if _is_torchscript(infos):  # torch.jit.save deflates the code it holds
+                raise CheckpointError(
+                    f"{name}: not a readable model file: a TorchScript archive "
+                    "(torch.jit.save), not weights saved by napari-unet; nothing in it was read"
+                )
+            raise CheckpointError(
+                f"{name}: {what}: compressed member {info.filename} ({info.compress_size:,} "
+                f"bytes declaring {info.file_size:,} unpacked; torch stores every member "
+                "uncompressed: a zip bomb?)"
+            )
+        if info.file_size != info.compress_size:
+            raise CheckpointError(
+                f"{name}: {what}: member {info.filename} is stored uncompressed but declares "
+                f"{info.file_size:,} bytes unpacked from {info.compress_size:,} (a zip bomb?)"
+            )
+        total += info.file_size
+    if total > size + ARCHIVE_SLACK_BYTES:
+        raise CheckpointError(
+            f"{name}: {what}: its members declare {total:,} bytes, more than the file's "
+            f"{size:,} (overlapping members: a zip bomb?)"
+        )
+
+
+def _is_torchscript(infos: list[zipfile.ZipInfo]) -> bool:
+    """Whether the archive's names are those of ``torch.jit.save`` (``<name>/code/...``
+    and ``<name>/constants.pkl``)."""
+    names = {info.filename.partition("/")[2] for info in infos}
+    return "constants.pkl" in names and any(n.startswith("code/") for n in names)
+
+
+def _model_path(path: Any) -> Path:
+    if not isinstance(path, str | os.PathLike):
+        raise CheckpointError(f"a model file's path is needed, got {type(path).__name__}")
+    return Path(path)
 
 
 def _read_record(payload: dict[str, Any], name: str) -> ModelRecord:
@@ -128,7 +196,7 @@ def read_checkpoint(path: str | os.PathLike) -> dict[str, Any]:
     names and shapes against its architecture; raises :class:`CheckpointError` naming the
     file and the field.
     """
-    path = Path(path)
+    path = _model_path(path)
     if not path.is_file():
         raise CheckpointError(f"{path}: no such model file")
     if not zipfile.is_zipfile(path):
@@ -138,7 +206,10 @@ def read_checkpoint(path: str | os.PathLike) -> dict[str, Any]:
         )
     try:
         with zipfile.ZipFile(path) as archive:
+            check_archive(archive, path.stat().st_size, path.name)  # before any decompression
             damaged = archive.testzip()  # the CRC-32 of every member
+    except CheckpointError:
+        raise
     except (zipfile.BadZipFile, OSError, EOFError, ValueError) as err:
         raise CheckpointError(
             f"{path.name}: not a readable model file (truncated or corrupt?): {err}"

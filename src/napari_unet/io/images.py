@@ -30,7 +30,8 @@ import numpy as np
 
 from ..runtime.atomic import atomic_path
 from ..unet.data import InputError
-from .outputs import SOFTWARE, ZARR_MARK, check_writable, final_name, is_our_output, refuse_foreign
+from .outputs import SOFTWARE, ZARR_MARK, final_name, is_our_output, refuse_foreign
+from .writable import check_writable
 
 TIFF_SUFFIXES = (".tif", ".tiff")
 PLAIN_SUFFIXES = (".png", ".jpg", ".jpeg")

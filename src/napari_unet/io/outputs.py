@@ -6,7 +6,8 @@
   pixels). Outputs are recognised by that mark, not by their names: a user's
   ``x_labels.tif`` is an input, and an existing file is replaced (``--overwrite``) only
   when napari-unet wrote it.
-- **Where a run will write is checked first**: :func:`check_writable` before any work.
+- **Where a run will write is checked first**: :func:`~.writable.check_writable` before
+  any work.
 - **A batch writes nothing when it fails**: :class:`OutputBatch` stages every output under
   a hidden name beside its target and renames them all only once every input succeeded.
 """
@@ -18,7 +19,6 @@ import json
 import os
 import secrets
 import shutil
-import tempfile
 from pathlib import Path
 
 from ..unet.errors import InputError
@@ -79,25 +79,6 @@ def _zarr_marked(path: Path) -> bool:
             if isinstance(attrs, dict) and ZARR_MARK in attrs:
                 return True
     return False
-
-
-def check_writable(path: str | os.PathLike) -> None:
-    """Refuse, before any work, a ``path`` that cannot be created: a file among its
-    parents, or a parent folder this user cannot write to."""
-    path = Path(path)
-    parent = path.parent.absolute()
-    while not parent.exists():
-        parent = parent.parent
-    if not parent.is_dir():
-        raise InputError(f"{path}: cannot be written: {parent} is a file, not a folder")
-    try:
-        fd, probe = tempfile.mkstemp(prefix=".napari-unet-probe-", dir=parent)
-    except OSError as err:
-        raise InputError(
-            f"{path}: cannot be written: {parent} is not writable ({err.strerror})"
-        ) from None
-    os.close(fd)
-    os.unlink(probe)
 
 
 def refuse_foreign(path: str | os.PathLike) -> None:
