@@ -39,6 +39,11 @@ class UNet(network.UNet):
         batch_norm: bool = False,
         dropout: float = 0.5,
     ) -> None:
+        Architecture.from_dict(  # types and size bounds, before anything is allocated
+            dict(in_channels=in_channels, n_classes=n_classes, depth=depth,
+                 base_channels=base_channels, padding=padding, batch_norm=batch_norm,
+                 dropout=dropout)
+        )  # fmt: skip
         super().__init__(
             in_channels, n_classes, depth, base_channels, padding, batch_norm, dropout
         )

@@ -246,6 +246,8 @@ def predict_tiled(
     Returns a :class:`Prediction` whose arrays have the image's spatial size: a_k(x) and
     p_k(x) as (K, ..., H, W) float32 and labels (..., H, W) with values k + 1.
     """
+    if not isinstance(model, UNet):
+        raise TypeError(f"predict_tiled needs a napari-unet UNet, got {type(model).__name__}")
     check_prediction_settings(tile_size=tile_size, batch_size=batch_size, precision=precision)
     for name, value in [("normalize_input", normalize_input), ("return_logits", return_logits),
                         ("return_probabilities", return_probabilities),

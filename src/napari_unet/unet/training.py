@@ -377,10 +377,17 @@ def train(
     weights of the last finished step and is put back in eval mode. A NaN/inf loss restores
     the last good weights and raises :class:`TrainingDiverged`.
     """
-    config = config or TrainConfig()
+    config = TrainConfig() if config is None else config
+    if not isinstance(model, UNet):
+        raise TypeError(f"train needs a napari-unet UNet, got {type(model).__name__}")
+    if not isinstance(config, TrainConfig):
+        raise TypeError(f"config must be a TrainConfig, got {type(config).__name__}")
     config.validate()
     if not samples:
         raise InputError("no training images")
+    if not all(isinstance(s, TrainingSample) for s in samples):
+        kinds = sorted({type(s).__name__ for s in samples if not isinstance(s, TrainingSample)})
+        raise TypeError(f"samples must come from prepare_sample, got {', '.join(kinds)}")
     check_classes(list(samples), model.n_classes)
     for s in samples:
         if s.image.shape[0] != model.in_channels:

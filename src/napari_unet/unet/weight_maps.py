@@ -17,6 +17,7 @@ proportional to the summed crop areas, a few milliseconds per cell at sigma = 5.
 from __future__ import annotations
 
 import math
+from numbers import Real
 
 import numpy as np
 from scipy import ndimage
@@ -163,8 +164,10 @@ def weight_map(
     Memory O(H * W) (two float32 distance maps, see :func:`border_distances`); about
     0.05 s for a 512 x 512 image with 200 cells on two CPU cores. Returns float32 (H, W).
     """
-    w0 = float(w0)
-    sigma = float(sigma)
+    for name, value in (("w0", w0), ("sigma", sigma)):  # a number, not text or a list
+        if isinstance(value, bool) or not isinstance(value, Real):
+            raise ValueError(f"{name} must be a number, got {value!r}")
+    w0, sigma = float(w0), float(sigma)
     if not math.isfinite(sigma) or sigma <= 0:
         raise ValueError(f"sigma must be > 0, got {sigma}")
     if not math.isfinite(w0) or w0 < 0:
