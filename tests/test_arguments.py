@@ -128,3 +128,55 @@ def test_class_names_are_distinct_and_named(names, phrase) -> None:
     with pytest.raises(InputError, match=phrase):
         fit_model(model, plan, class_names=names)
     assert model.record.to_json() == record
+
+
+@pytest.mark.parametrize(
+    "call, phrase",
+    [
+        (lambda: predict_tiled(None, np.zeros((20, 20), np.float32)), "needs a napari-unet UNet"),
+        (lambda: TRAIN(tiny(), "samples", {"steps": 1}), "config must be a TrainConfig"),
+        (lambda: TRAIN(tiny(), [1, 2], TrainConfig(steps=1)), "samples must come from"),
+        (lambda: SAVE("/tmp/never-written.pt", None), "save_model needs a napari-unet UNet"),
+    ],
+)
+def test_wrong_objects_are_named(call, phrase) -> None:
+    with pytest.raises(TypeError, match=phrase):
+        call()
+
+
+def TRAIN(model, samples, config):
+    from napari_unet import fit
+
+    return fit(model, samples, config)
+
+
+def SAVE(path, model):
+    from napari_unet import save_model
+
+    return save_model(path, model)
+
+
+@pytest.mark.parametrize(
+    "kwargs, phrase",
+    [({"w0": "10"}, "w0 must be a number"), ({"sigma": [1, 2]}, "sigma must be a number")],
+)
+def test_weight_map_settings_must_be_numbers(kwargs, phrase) -> None:
+    from napari_unet import weight_map
+
+    labels = np.zeros((10, 10), np.int32)
+    labels[2:4, 2:4] = 1
+    with pytest.raises(ValueError, match=phrase):
+        weight_map(labels, **kwargs)
+
+
+@pytest.mark.parametrize(
+    "kwargs, phrase",
+    [
+        ({"depth": 50}, "depth must be a whole number from 1 to 8"),
+        ({"base_channels": 1024, "depth": 8}, "parameters, more than the"),
+        ({"n_classes": "2"}, "n_classes must be a whole number"),
+    ],
+)
+def test_unet_sizes_are_bounded_before_allocation(kwargs, phrase) -> None:
+    with pytest.raises(ValueError, match=phrase):
+        UNet(1, **{"n_classes": 2, **kwargs})
