@@ -177,3 +177,30 @@ def test_outputs_never_overwrite_a_users_layer(setup, qtbot) -> None:
     assert len(viewer.layers) == n
     assert [layer for layer in viewer.layers if layer.name.startswith("segmentation [")] == ours
     assert np.all(mine.data == 7)
+
+
+def test_training_and_prediction_too_large_for_the_memory(setup, errors, qtbot, monkeypatch):
+    """Train and Predict in the widget go through the core's memory check: a clear
+    message, no layer changed, and the widget works again once memory allows."""
+    from napari_unet.unet import memory_estimate
+
+    viewer, widget = setup
+    widget.train_button.clicked()
+    wait_idle(qtbot, widget)
+    model = widget.model
+    weights = {k: v.clone() for k, v in model.state_dict().items()}
+    before = snapshot(viewer)
+    monkeypatch.setattr(memory_estimate, "available_bytes", lambda device: 2**20)
+    widget.train_button.clicked()
+    wait_idle(qtbot, widget)
+    assert len(errors()) == 1 and "needs about" in errors()[0], errors()
+    assert "lower the batch size or the tile size" in errors()[0]
+    assert all(v.equal(weights[k]) for k, v in widget.model.state_dict().items())
+    widget.predict_button.clicked()
+    wait_idle(qtbot, widget)
+    assert len(errors()) == 2 and "lower the tile size or the batch size" in errors()[1]
+    assert_unchanged(viewer, before)
+    monkeypatch.undo()
+    widget.predict_button.clicked()
+    wait_idle(qtbot, widget)
+    assert len(errors()) == 2 and widget.status.value.startswith("predicted"), widget.status.value
