@@ -216,3 +216,15 @@ def test_output_batch_commits_all_or_nothing(tmp_path) -> None:
     assert sorted(p.name for p in batch.commit()) == ["kept.txt", "store.zarr"]
     assert sorted(os.listdir(tmp_path)) == ["kept.txt", "store.zarr"]
     assert (tmp_path / "kept.txt").read_text() == "new"
+
+
+def test_a_folder_that_refuses_new_files_is_refused(tmp_path, monkeypatch) -> None:
+    """As root a read-only folder is still writable; simulate the refusal the OS gives."""
+    import tempfile
+
+    def refuse(*args, **kwargs):
+        raise PermissionError(13, "Permission denied")
+
+    monkeypatch.setattr(tempfile, "mkstemp", refuse)
+    with pytest.raises(InputError, match="is not writable \\(Permission denied\\)"):
+        check_writable(tmp_path / "m.pt")
