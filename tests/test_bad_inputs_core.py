@@ -369,8 +369,9 @@ def test_bad_training_settings_leave_the_model_alone(cfg, message) -> None:
 
 @pytest.mark.parametrize("steps", [1, 3])
 def test_weights_that_overflow_at_the_last_step_are_not_kept(steps) -> None:
-    """The loss is finite at every step, but the last update makes the weights inf (SGD
-    with an absurd learning rate): training raises and the model keeps finite weights."""
+    """The loss is finite, but the update makes the weights inf (SGD with an absurd
+    learning rate): training raises and the model keeps finite weights, whether the
+    overflow is at the last step (1 step) or is followed by a NaN loss (3 steps)."""
     from napari_unet.unet.training import TrainingDiverged
 
     image, labels = scene()
@@ -378,9 +379,27 @@ def test_weights_that_overflow_at_the_last_step_are_not_kept(steps) -> None:
     before = state(model)
     cfg = TrainConfig(steps=steps, learning_rate=1e38, optimizer="sgd", momentum=0.0,
                       tile_size=8, batch_size=1, augment=False)  # fmt: skip
-    with pytest.raises(TrainingDiverged, match="weights became NaN or infinite at step 1"):
+    phrase = "weights became NaN or infinite at step 1" if steps == 1 else "loss became nan"
+    with pytest.raises(TrainingDiverged, match=phrase):
         fit(model, [prepare_sample(image, labels)], cfg)
     assert_usable(model, before)
+
+
+def test_stopping_right_after_an_overflowing_update_keeps_finite_weights() -> None:
+    """A consumer that stops at the step whose update overflowed (Cancel, Ctrl-C) gets
+    the last good weights back, not inf."""
+    from napari_unet import train
+
+    image, labels = scene()
+    model = tiny()
+    before = state(model)
+    cfg = TrainConfig(steps=50, learning_rate=1e38, optimizer="sgd", momentum=0.0,
+                      tile_size=8, batch_size=1, augment=False)  # fmt: skip
+    steps = train(model, [prepare_sample(image, labels)], cfg)
+    assert next(steps).step == 1
+    steps.close()
+    assert_usable(model, before)
+    assert all(run.steps_done == 0 for run in model.record.training)
 
 
 def test_unknown_device_leaves_the_model_alone() -> None:

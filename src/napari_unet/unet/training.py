@@ -465,7 +465,12 @@ def train(
                 scaler.scale(loss).backward()
                 scaler.step(opt)
                 scaler.update()
-            if not weights_finite(model):  # a finite loss, but the update overflowed
+            elapsed = time.perf_counter() - start
+            out_of_time = config.max_seconds is not None and elapsed >= config.max_seconds
+            # a finite loss, but the update overflowed: checked before every snapshot and at
+            # the end (between them the next loss turns NaN; an early stop is checked below)
+            last = out_of_time or step == config.steps
+            if (step % 10 == 0 or last) and not weights_finite(model):
                 model.load_state_dict(good_state)
                 steps_done = good_step
                 del losses[good_step:]
@@ -481,8 +486,6 @@ def train(
                     for key, value in model.state_dict().items():
                         good_state[key].copy_(value)
                 good_step = step
-            elapsed = time.perf_counter() - start
-            out_of_time = config.max_seconds is not None and elapsed >= config.max_seconds
             if config.recompute_batch_norm and (out_of_time or step == config.steps):
                 # before the last event, so a consumer that stops at it still gets them
                 batches.close()
@@ -501,6 +504,10 @@ def train(
     finally:
         memory.close()
         batches.close()
+        if steps_done > good_step and not weights_finite(model):  # stopped early, broken
+            model.load_state_dict(good_state)
+            steps_done = good_step
+            del losses[good_step:]
         model.eval()
         _record_training(
             model, config, samples, steps_done, losses, description, precision, bn_batches
