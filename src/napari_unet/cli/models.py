@@ -32,26 +32,21 @@ def looks_rgb(image: Any, path: Path) -> bool:
     return suffix in TIFF_SUFFIXES and image.shape[-1] < min(image.shape[:2])
 
 
-def file_channel_axis(image: Any, path: Path) -> int | None:
-    """The axis a TIFF's own metadata names as channels (``C``, more than one), if any."""
-    from ..io.images import tiff_axes
-
-    axes = tiff_axes(path)
+def file_channel_axis(image: Any, axes: str | None) -> int | None:
+    """The axis a TIFF's own metadata (``axes``, :func:`~napari_unet.io.images.tiff_axes`)
+    names as channels (``C``, more than one), if any."""
     if axes and len(axes) == image.ndim and "C" in axes and image.shape[axes.index("C")] > 1:
         return axes.index("C")
     return None
 
 
-def layout_note(image: Any, path: Path, channel_axis: int | None) -> str | None:
+def layout_note(image: Any, path: Path, axes: str | None) -> str | None:
     """A note for a 3D image whose first axis may be channels or planes, when neither
-    ``--channel-axis`` nor the file's metadata says which."""
-    from ..io.images import tiff_axes
-
-    if channel_axis is not None or image.ndim != 3 or not 2 <= image.shape[0] <= 4:
+    ``--channel-axis`` nor the file's metadata (``axes``) says which."""
+    if image.ndim != 3 or not 2 <= image.shape[0] <= 4:
         return None
-    if looks_rgb(image, path) or file_channel_axis(image, path) is not None:
+    if looks_rgb(image, path) or file_channel_axis(image, axes) is not None:
         return None
-    axes = tiff_axes(path) or ""
     if axes and axes[0] not in "QIS":  # the file names the axis (Z, T, ...); S: planar
         return None  # samples, which tifffile writes for any (3 | 4, H, W) array
     return (
@@ -78,11 +73,13 @@ def model_input(
     """
     import numpy as np
 
+    from ..io.images import tiff_axes
     from ..unet.data import InputError
 
     if channel_axis is not None:
         return image, channel_axis
-    named = file_channel_axis(image, path)
+    axes = tiff_axes(path)  # read once: the header only
+    named = file_channel_axis(image, axes)
     if named is not None:
         if image.shape[named] != in_channels:
             raise InputError(
@@ -91,7 +88,7 @@ def model_input(
                 "trained on as their own file, or pass --channel-axis if the metadata is wrong"
             )
         return image, named
-    if note is not None and (text := layout_note(image, path, channel_axis)):
+    if note is not None and (text := layout_note(image, path, axes)):
         note(text)
     if looks_rgb(image, path):
         rgb = image[..., :3]

@@ -101,9 +101,8 @@ def add_parser(sub: argparse._SubParsersAction) -> None:
 
 
 def cmd_predict(args: argparse.Namespace) -> int:
-    import numpy as np
 
-    from ..io.images import check_output, expand_paths, is_zarr, read_image
+    from ..io.images import check_output, expand_paths, is_zarr
     from ..io.outputs import OutputBatch
     from ..unet.data import InputError
     from ..workflow import instance_channel
@@ -135,26 +134,19 @@ def cmd_predict(args: argparse.Namespace) -> int:
     client, to_close = start_client(args)  # before creating anything: it may fail
     created = [d for d in [out, *out.absolute().parents] if not d.exists()]
     out.mkdir(parents=True, exist_ok=True)
-    batch = OutputBatch()
     try:
-        for i, plan in enumerate(plans, 1):
-            path = plan["input"]
-            staged = {k: (v if k == "input" else batch.stage(v)) for k, v in plan.items()}
-            bar = ProgressBar(f"[{i}/{len(plans)}] {path.name}", enabled=not args.quiet)
-            try:
-                if is_zarr(path):
-                    with _local_chunk_threads(args.threads if client is None else None):
-                        _predict_zarr_file(model, staged, args, bar, client)
-                else:
-                    image = np.asarray(read_image(path, lazy=False))
-                    _predict_file(model, image, staged, args, object_channel, bar, client)
-            except (InputError, ValueError) as err:
-                raise file_error(path, err) from err
-            bar.close()
-        for target in batch.commit():  # only now, when every input has succeeded
-            status(f"wrote {target}", args)
+        with OutputBatch() as batch:  # a failed run writes nothing: staged files removed
+            for i, plan in enumerate(plans, 1):
+                path = plan["input"]
+                staged = {k: (v if k == "input" else batch.stage(v)) for k, v in plan.items()}
+                bar = ProgressBar(f"[{i}/{len(plans)}] {path.name}", enabled=not args.quiet)
+                try:
+                    _predict_one(model, staged, args, object_channel, bar, client)
+                except (InputError, ValueError) as err:
+                    raise file_error(path, err) from err
+                bar.close()
+            written = batch.commit()  # only now, when every input has succeeded
     except BaseException:
-        batch.discard()  # a failed run writes nothing
         for folder in created:  # and leaves no empty output folder behind
             with contextlib.suppress(OSError):
                 folder.rmdir()  # only succeeds while it is empty
@@ -162,8 +154,31 @@ def cmd_predict(args: argparse.Namespace) -> int:
     finally:
         for obj in to_close:
             obj.close()
+    for target in written:
+        status(f"wrote {target}", args)
     print(f"predicted {len(plans)} image(s) into {out}")
     return 0
+
+
+def _predict_one(
+    model: Any,
+    plan: dict[str, Path],
+    args: argparse.Namespace,
+    object_channel: int | None,
+    bar: ProgressBar,
+    client: Any,
+) -> None:
+    """Predict one input (zarr lazily, a file in memory) into the paths of ``plan``."""
+    import numpy as np
+
+    from ..io.images import is_zarr, read_image
+
+    if is_zarr(plan["input"]):
+        with _local_chunk_threads(args.threads if client is None else None):
+            _predict_zarr_file(model, plan, args, bar, client)
+    else:
+        image = np.asarray(read_image(plan["input"], lazy=False))
+        _predict_file(model, image, plan, args, object_channel, bar, client)
 
 
 def _output_paths(

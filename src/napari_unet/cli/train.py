@@ -212,6 +212,7 @@ def _read_pairs(pairs: list[tuple[Path, Path]], channel_axis: int | None) -> lis
     import numpy as np
 
     from ..io import read_image, read_labels
+    from ..io.images import tiff_axes
     from ..unet.data import InputError
 
     raw: list[Pair] = []
@@ -231,7 +232,9 @@ def _read_pairs(pairs: list[tuple[Path, Path]], channel_axis: int | None) -> lis
                 f"{image_path}: --channel-axis needs an image with a channel axis, at least "
                 f"3D; got shape {tuple(image.shape)} (leave it out for a grey image)"
             )
-        axis = channel_axis if channel_axis is not None else file_channel_axis(image, image_path)
+        axis = channel_axis
+        if axis is None:
+            axis = file_channel_axis(image, tiff_axes(image_path))
         if axis is None and looks_rgb(image, image_path):
             axis = -1
         spatial = _spatial_shape(image, axis)
@@ -245,6 +248,7 @@ def _read_pairs(pairs: list[tuple[Path, Path]], channel_axis: int | None) -> lis
 
 def _open_model(args: argparse.Namespace, raw: list[Pair]) -> Any:
     """The model to fine-tune (--from / --pretrained) or a new one of --preset."""
+    from ..io.images import tiff_axes
     from ..unet.data import InputError
     from ..workflow import ModelChoice, open_model
 
@@ -254,7 +258,7 @@ def _open_model(args: argparse.Namespace, raw: list[Pair]) -> Any:
         return open_model(ModelChoice.bundled(args.pretrained))
     colour = [looks_rgb(img, p) and args.channel_axis is None for p, img, _ in raw]
     first_path, first = raw[0][0], raw[0][1]
-    named = file_channel_axis(first, first_path)
+    named = file_channel_axis(first, tiff_axes(first_path))
     if args.channel_axis is not None:
         in_channels = int(first.shape[args.channel_axis])
     elif named is not None:

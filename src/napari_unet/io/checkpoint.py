@@ -32,7 +32,7 @@ from typing import Any
 import torch
 
 from ..runtime.atomic import atomic_path
-from ..unet.model import UNet
+from ..unet.model import UNet, weights_finite
 from ..unet.record import ModelRecord, RecordError
 from .writable import check_writable
 
@@ -71,13 +71,11 @@ def save_model(path: str | os.PathLike, model: UNet, overwrite: bool = True) -> 
     except (TypeError, ValueError) as err:
         raise ValueError(f"the model's record must be JSON-serialisable: {err}") from err
     ModelRecord.from_json(config_text, where=path.name)  # what loading it will check
-    state = model.state_dict()
-    if not all(
-        torch.isfinite(t).all() for t in state.values() if t.is_floating_point() or t.is_complex()
-    ):
+    if not weights_finite(model):
         raise ValueError(
             "the model's weights contain NaN or infinite values (a diverged training?): not saved"
         )
+    state = model.state_dict()
     payload = {
         "format": FORMAT,
         "format_version": FORMAT_VERSION,
@@ -275,9 +273,8 @@ def load_model(path: str | os.PathLike, device: str | torch.device = "cpu") -> U
             f"{name}: the weights do not fit the architecture in the file: "
             f"{str(err).splitlines()[0]}"
         ) from err
-    for t in model.state_dict().values():
-        if t.is_floating_point() and not torch.isfinite(t).all():
-            raise CheckpointError(f"{name}: the weights contain NaN or infinite values")
+    if not weights_finite(model):
+        raise CheckpointError(f"{name}: the weights contain NaN or infinite values")
     model.record = ckpt["record"]
     model.eval()
     return model.to(device)

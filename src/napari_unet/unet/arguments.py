@@ -12,6 +12,8 @@ from collections.abc import Sequence
 from numbers import Integral, Real
 from typing import Any
 
+import numpy as np
+
 from .errors import InputError
 
 
@@ -66,6 +68,6 @@ def choice(value: Any, name: str, options: Sequence[str]) -> str:
 
 def flag(value: Any, name: str) -> bool:
     """A bool (numpy bools included), not 0/1 or text."""
-    if not isinstance(value, bool) and type(value).__name__ != "bool_":
+    if not isinstance(value, bool | np.bool_):
         raise InputError(f"{name} must be True or False, got {value!r}")
     return bool(value)
