@@ -264,6 +264,20 @@ def test_existing_targets_are_protected(tmp_path):
         export_bioimageio(model, folder, name=NAME, description=DESCRIPTION, overwrite=True)
     assert (folder / "precious.txt").read_text() == "keep"
     assert sorted(p.name for p in tmp_path.iterdir()) == ["my_data", "unet.zip"]
+    # overwrite=True replaces only a package napari-unet exported, never a user's zip
+    # or another program's package (an rdf.yaml without our config section)
+    with pytest.raises(FileExistsError, match="not a bioimage.io package exported"):
+        export_bioimageio(model, target, name=NAME, description=DESCRIPTION, overwrite=True)
+    assert target.read_bytes() == b"old"
+    theirs = tmp_path / "theirs"
+    theirs.mkdir()
+    (theirs / "rdf.yaml").write_text("type: model\nconfig: {stardist: {}}\n")
+    with pytest.raises(FileExistsError, match="not a bioimage.io package exported"):
+        export_bioimageio(model, theirs, name=NAME, description=DESCRIPTION, overwrite=True)
+    assert (theirs / "rdf.yaml").read_text().startswith("type: model")
+    ours = tmp_path / "ours.zip"
+    export_bioimageio(model, ours, name=NAME, description=DESCRIPTION)
+    export_bioimageio(model, ours, name=NAME, description=DESCRIPTION, overwrite=True)
 
 
 def test_missing_spec_says_what_to_install(tmp_path, monkeypatch):

@@ -131,6 +131,70 @@ def test_train_replaces_only_a_model_file(tmp_path, model_file, capsys) -> None:
     assert main([*argv, "--out", str(model_file)]) == 0  # a model file is replaced
 
 
+def test_the_api_replaces_only_its_own_kind_of_file(tmp_path) -> None:
+    """save_model (overwrite=True by default) and export_torchscript(overwrite=True) replace
+    a file only when napari-unet wrote it as the same kind: a model, an export."""
+    from napari_unet.interchange.torchscript import export_torchscript
+
+    model = tiny_model()
+    users = tmp_path / "cells.tif"
+    tifffile.imwrite(users, image())
+    (tmp_path / "notes.pt").write_bytes(b"mine")
+    save_model(tmp_path / "model.pt", model)
+    export_torchscript(model, tmp_path / "traced.pt")
+    before = snapshot(tmp_path)
+    refusals = [
+        (lambda: save_model(users, model), "not written by napari-unet"),
+        (lambda: save_model(tmp_path / "notes.pt", model), "not written by napari-unet"),
+        (lambda: save_model(tmp_path / "traced.pt", model), "TorchScript export, not a model"),
+        (
+            lambda: export_torchscript(model, users, overwrite=True),
+            "not written by napari-unet",
+        ),
+        (
+            lambda: export_torchscript(model, tmp_path / "model.pt", overwrite=True),
+            "model file, not a TorchScript export",
+        ),
+    ]
+    for call, message in refusals:
+        with pytest.raises(InputError, match=message):
+            call()
+    assert snapshot(tmp_path) == before
+    save_model(tmp_path / "model.pt", model)  # its own kind is replaced
+    export_torchscript(model, tmp_path / "traced.pt", overwrite=True)
+
+
+def test_a_report_or_model_never_replaces_another_kind_of_output(
+    tmp_path, model_file, capsys
+) -> None:
+    """evaluate --json over a model file or over the prediction it scores, and train --out
+    over a prediction, are refused even with --overwrite."""
+    tifffile.imwrite(tmp_path / "x.tif", image())
+    out = tmp_path / "out"
+    assert predict(tmp_path / "x.tif", out, model_file) == 0
+    prediction = out / "x_labels.tif"
+    tifffile.imwrite(tmp_path / "x_mask.tif", tifffile.imread(prediction))
+    before = snapshot(tmp_path)
+    score = ["evaluate", "--predictions", str(prediction), "--labels",
+             str(tmp_path / "x_mask.tif"), "--overwrite", "-q", "--json"]  # fmt: skip
+    assert main([*score, str(model_file)]) == 1
+    assert "is a napari-unet model file, not a JSON report" in capsys.readouterr().err
+    assert main([*score, str(prediction)]) == 1
+    assert "refusing to write over an input" in capsys.readouterr().err
+    labels = np.zeros((40, 40), np.uint8)
+    labels[2:6, 2:30], labels[20:24, 2:30] = 1, 2
+    tifffile.imwrite(tmp_path / "lab.tif", labels)
+    assert main(["train", "--images", str(tmp_path / "x.tif"), "--labels",
+                 str(tmp_path / "lab.tif"), "--steps", "1", "--tile-size", "16",
+                 "--overwrite", "-q", "--out", str(prediction)]) == 1  # fmt: skip
+    assert "image or label image, not a model file" in capsys.readouterr().err
+    after = snapshot(tmp_path)
+    after.pop("lab.tif")
+    assert after == before
+    assert main([*score, str(tmp_path / "report.json")]) == 0
+    assert main([*score, str(tmp_path / "report.json")]) == 0  # its own report is replaced
+
+
 # ---------------------------------------------------------------- where a run writes
 @pytest.mark.parametrize("depth", [0, 1, 2])
 def test_train_into_a_location_under_a_file_fails_before_training(

@@ -5,6 +5,7 @@ import torch
 
 from napari_unet import CheckpointError, UNet
 from napari_unet.interchange.torchscript import export_torchscript, read_torchscript_info
+from napari_unet.unet.errors import InputError
 from napari_unet.unet.record import ModelRecord, Normalization, summary
 
 
@@ -71,7 +72,12 @@ def test_existing_file_kept_without_overwrite(tmp_path):
     with pytest.raises(FileExistsError):
         export_torchscript(_model(), target)
     assert target.read_bytes() == b"keep me"
-    export_torchscript(_model(), target, overwrite=True)
+    with pytest.raises(InputError, match="not written by napari-unet"):  # not our export
+        export_torchscript(_model(), target, overwrite=True)
+    assert target.read_bytes() == b"keep me"
+    target.unlink()
+    export_torchscript(_model(), target)
+    export_torchscript(_model(), target, overwrite=True)  # an earlier export is replaced
     assert torch.jit.load(str(target)) is not None
     assert [p.name for p in tmp_path.iterdir()] == ["unet.pt"]  # no temporary left behind
 

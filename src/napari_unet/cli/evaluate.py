@@ -84,8 +84,6 @@ def cmd_evaluate(args: argparse.Namespace) -> int:
 
     if bool(args.predictions) == bool(args.model or args.pretrained):
         raise InputError("give either --predictions or a model (--model/--pretrained) + --images")
-    if args.json:
-        check_output(args.json, overwrite=args.overwrite)
     gts = expand_paths(args.labels, what="label")
     model = None
     if args.predictions:
@@ -99,8 +97,13 @@ def cmd_evaluate(args: argparse.Namespace) -> int:
         wanted = "_instances" if kind == "instances" else "_labels"
         if any(stem(p).endswith(wanted) for p in preds):
             preds = [p for p in preds if stem(p).endswith(wanted)]
-        preds = [p for p in preds if not stem(p).endswith("_probabilities")]
-        pairs = _pair_by_stem(preds, gts)
+        scored = [p for p in preds if not stem(p).endswith("_probabilities")]
+        if preds and not scored:
+            raise InputError(
+                "--predictions: only *_probabilities files given; evaluate scores label "
+                "images (the *_labels or *_instances files predict writes)"
+            )
+        pairs = _pair_by_stem(scored, gts)
     else:
         if not args.images:
             raise InputError("--images is needed to evaluate a model")
@@ -111,6 +114,9 @@ def cmd_evaluate(args: argparse.Namespace) -> int:
         kind = args.kind
         if kind == "auto":
             kind = "instances" if model.record.classes.label_mode == "instances" else "semantic"
+    if args.json:  # never over an input, only over an earlier report
+        inputs = [p for pair in pairs for p in pair] + ([args.model] if args.model else [])
+        check_output(args.json, overwrite=args.overwrite, inputs=inputs, kind="json")
 
     rows: list[dict[str, Any]] = []
     bar = ProgressBar("evaluate", enabled=not args.quiet)

@@ -158,6 +158,7 @@ def cmd_train(args: argparse.Namespace) -> int:
         args.out,
         overwrite=args.overwrite,
         inputs=[p for pair in pairs for p in pair],
+        kind="model",
     )
     if args.from_model and Path(args.from_model).resolve() == out.resolve():
         status(f"{out} will be replaced by the fine-tuned model (--overwrite)", args)

@@ -211,21 +211,44 @@ def _authors(authors: Sequence[str | Mapping[str, str]] | None) -> list[dict[str
 
 
 def _check_target(path: Path, overwrite: bool) -> None:
+    """Refuse a target that exists (unless ``overwrite``) or that is not a package this
+    program exported (a user's zip or folder is never replaced)."""
     if path.suffix.lower() == ".zip":
         if path.is_dir():
             raise IsADirectoryError(f"{path} is a folder, not a zip file")
         if path.exists() and not overwrite:
             raise FileExistsError(f"{path} exists; pass overwrite=True to replace it")
-        return
-    if path.exists() and not path.is_dir():
+    elif path.exists() and not path.is_dir():
         raise FileExistsError(f"{path} is a file; give a folder or a name ending in .zip")
-    if path.is_dir() and any(path.iterdir()):
-        if not overwrite:
-            raise FileExistsError(f"{path} is not empty; pass overwrite=True to replace it")
-        if not any((path / n).is_file() for n in YAML_NAMES):
-            raise FileExistsError(
-                f"{path} is not a bioimage.io package folder; refusing to replace its contents"
-            )
+    elif path.is_dir() and any(path.iterdir()) and not overwrite:
+        raise FileExistsError(f"{path} is not empty; pass overwrite=True to replace it")
+    if path.exists() and (path.is_file() or any(path.iterdir())) and not exported_here(path):
+        raise FileExistsError(
+            f"{path} is not a bioimage.io package exported by napari-unet; refusing to replace it"
+        )
+
+
+def exported_here(path: Path) -> bool:
+    """True when ``path`` (a package folder or zip) holds an rdf.yaml with napari-unet's
+    ``config.napari_unet`` section, as :func:`export_bioimageio` writes it."""
+    import zipfile
+
+    from .bioimageio_import import MAX_YAML_BYTES
+    from .yaml_limits import safe_load_limited
+
+    try:
+        if path.is_dir():
+            with open(path / YAML_NAMES[0], "rb") as f:
+                text = f.read(MAX_YAML_BYTES + 1)
+        else:
+            with zipfile.ZipFile(path) as archive, archive.open(YAML_NAMES[0]) as f:
+                text = f.read(MAX_YAML_BYTES + 1)
+        if len(text) > MAX_YAML_BYTES:
+            return False
+        config = safe_load_limited(text).get("config")
+        return isinstance(config, dict) and isinstance(config.get("napari_unet"), dict)
+    except Exception:  # noqa: BLE001 - anything unreadable is not a package we wrote
+        return False
 
 
 def export_bioimageio(

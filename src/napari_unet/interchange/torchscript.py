@@ -31,6 +31,7 @@ from typing import Any
 import torch
 
 from ..io.checkpoint import CheckpointError
+from ..io.outputs import refuse_foreign
 from ..runtime.atomic import atomic_path
 from ..unet.model import UNet
 from ..unet.record import summary
@@ -88,13 +89,15 @@ def export_torchscript(model: UNet, path: str | os.PathLike, *, overwrite: bool 
     apply. The architecture, ``model.record`` and its summary are stored in the file as
     ``napari_unet.json`` (read back with :func:`read_torchscript_info`). Written atomically:
     an existing file is replaced only with ``overwrite=True`` and only once the new one is
-    complete.
+    complete, and only when it is a TorchScript export of napari-unet (never a model file,
+    an image or a file of another program: :class:`InputError`).
     """
     path = Path(path)
     if path.is_dir():
         raise IsADirectoryError(f"{path} is a folder; give a file name such as model.pt")
     if path.exists() and not overwrite:
         raise FileExistsError(f"{path} exists; pass overwrite=True to replace it")
+    refuse_foreign(path, "torchscript")
     try:
         info = json.dumps(torchscript_info(model))
     except TypeError as err:

@@ -34,6 +34,7 @@ import torch
 from ..runtime.atomic import atomic_path
 from ..unet.model import UNet, weights_finite
 from ..unet.record import ModelRecord, RecordError
+from .outputs import refuse_foreign
 from .writable import check_writable
 
 FORMAT = "napari-unet"
@@ -56,7 +57,8 @@ def save_model(path: str | os.PathLike, model: UNet, overwrite: bool = True) -> 
     The record is validated as :func:`load_model` will read it (a ValueError naming the
     field otherwise). The file is written to a temporary name in the same folder and
     renamed over ``path`` only when complete, so a failure never leaves a half-written or
-    destroyed file.
+    destroyed file. An existing file is replaced only when it is a napari-unet model file
+    (never an image, a report or a file of another program: :class:`InputError`).
     """
     if not isinstance(model, UNet):
         raise TypeError(f"save_model needs a napari-unet UNet, got {type(model).__name__}")
@@ -65,6 +67,7 @@ def save_model(path: str | os.PathLike, model: UNet, overwrite: bool = True) -> 
         raise FileExistsError(f"{path} exists; pass overwrite=True to replace it")
     if path.is_dir():
         raise IsADirectoryError(f"{path} is a folder, not a model file")
+    refuse_foreign(path, "model")
     check_writable(path)  # a file among its parents, an unwritable folder: before any work
     try:
         config_text = model.record.to_json()

@@ -429,10 +429,12 @@ def check_output(
     *,
     overwrite: bool = False,
     inputs: Iterable[str | os.PathLike] = (),
+    kind: str | None = None,
 ) -> Path:
     """Refuse to write ``path`` if it is one of ``inputs`` (always), cannot be created
     (a file among its parents, an unwritable folder), or exists (unless ``overwrite``, and
-    even then unless napari-unet wrote it). Returns the path."""
+    even then unless napari-unet wrote it as the same ``kind`` of output: see
+    :func:`~.outputs.refuse_foreign`). Returns the path."""
     path = Path(path)
     target = path.resolve()
     for p in inputs:
@@ -443,7 +445,7 @@ def check_output(
         raise InputError(f"{path}: exists; pass --overwrite to replace it")
     if path.exists() and path.is_dir() and not is_zarr(path):
         raise InputError(f"{path}: is a folder; refusing to replace it")
-    refuse_foreign(path)
+    refuse_foreign(path, kind)
     check_writable(path)
     return path
 

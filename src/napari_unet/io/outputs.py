@@ -39,35 +39,69 @@ def final_name(path: str | os.PathLike) -> str:
     return name
 
 
-def is_our_output(path: str | os.PathLike) -> bool:
-    """True when ``path`` carries napari-unet's output mark (TIFF, PNG, zarr) or is a
-    napari-unet model file (``.pt``). Unreadable files are not ours."""
+#: What each kind of output is called in messages.
+KIND_NAMES = {
+    "image": "image or label image",
+    "model": "model file",
+    "torchscript": "TorchScript export",
+    "json": "JSON report",
+}
+
+
+def output_kind(path: str | os.PathLike) -> str | None:
+    """What napari-unet wrote at ``path``: ``"image"`` (a marked TIFF, PNG or zarr store),
+    ``"model"`` (a model file), ``"torchscript"`` (an export), ``"json"`` (a report), or
+    None when napari-unet did not write it. Reads headers only; unreadable files are not
+    ours."""
     path = Path(path)
     suffix = path.suffix.lower()
     try:
         if path.is_dir():
-            return _zarr_marked(path)
+            return "image" if _zarr_marked(path) else None
         if suffix in (".tif", ".tiff"):
             import tifffile
 
             with tifffile.TiffFile(path) as tif:
-                return bool(tif.pages) and tif.pages[0].software == SOFTWARE
+                marked = bool(tif.pages) and tif.pages[0].software == SOFTWARE
+            return "image" if marked else None
         if suffix == ".png":
             from PIL import Image
 
             with Image.open(path) as img:
-                return img.info.get("Software") == SOFTWARE
+                return "image" if img.info.get("Software") == SOFTWARE else None
         if suffix == ".pt":
-            from .checkpoint import read_checkpoint
-
-            read_checkpoint(path)
-            return True
+            return _model_kind(path)
         if suffix == ".json":
             data = json.loads(path.read_text(encoding="utf-8"))
-            return isinstance(data, dict) and data.get("written_by") == SOFTWARE
+            marked = isinstance(data, dict) and data.get("written_by") == SOFTWARE
+            return "json" if marked else None
     except Exception:  # noqa: BLE001 - a file we cannot read is not one we wrote
-        return False
-    return False
+        return None
+    return None
+
+
+def _model_kind(path: Path) -> str | None:
+    import zipfile
+
+    with zipfile.ZipFile(path) as archive:  # TorchScript: our description among its extras
+        if any(n.endswith("/extra/napari_unet.json") for n in archive.namelist()):
+            return "torchscript"
+    from .checkpoint import read_checkpoint
+
+    read_checkpoint(path)
+    return "model"
+
+
+def is_our_output(path: str | os.PathLike) -> bool:
+    """True when napari-unet wrote ``path`` (see :func:`output_kind`)."""
+    return output_kind(path) is not None
+
+
+def expected_kind(path: str | os.PathLike) -> str:
+    """The kind of output a path's suffix names (``.pt`` model, ``.json`` report, else an
+    image)."""
+    suffix = Path(path).suffix.lower()
+    return {".pt": "model", ".json": "json"}.get(suffix, "image")
 
 
 def _zarr_marked(path: Path) -> bool:
@@ -81,12 +115,23 @@ def _zarr_marked(path: Path) -> bool:
     return False
 
 
-def refuse_foreign(path: str | os.PathLike) -> None:
-    """Refuse to replace an existing ``path`` that napari-unet did not write."""
-    if Path(path).exists() and not is_our_output(path):
+def refuse_foreign(path: str | os.PathLike, kind: str | None = None) -> None:
+    """Refuse to replace an existing ``path`` that napari-unet did not write, or wrote as
+    another kind of output than ``kind`` (default: the kind its suffix names): a report
+    never replaces a model, a model never replaces a prediction."""
+    if not Path(path).exists():
+        return
+    found = output_kind(path)
+    if found is None:
         raise InputError(
             f"{path}: exists and was not written by napari-unet: not replaced (move it, or "
             "choose another output)"
+        )
+    kind = kind or expected_kind(path)
+    if found != kind:
+        raise InputError(
+            f"{path}: exists and is a napari-unet {KIND_NAMES[found]}, not a "
+            f"{KIND_NAMES[kind]}: not replaced (choose another output)"
         )
 
 

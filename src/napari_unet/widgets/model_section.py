@@ -143,18 +143,11 @@ def write_model_file(path: str | Path, model: Any) -> Path:
     """Save ``model`` to ``path`` (".pt" added if missing). Never replaces a file that is not
     one of our model files (an image, labels...): raises InputError instead, as it does when
     the file cannot be written."""
-    from ..io.checkpoint import CheckpointError, read_checkpoint, save_model
+    from ..io.checkpoint import save_model
 
     path = Path(path)
     if path.suffix != ".pt":
         path = path.with_name(path.name + ".pt")
-    if path.exists():
-        try:
-            read_checkpoint(path)
-        except CheckpointError:
-            raise InputError(
-                f"{path.name} exists and is not a napari-unet model: not replaced"
-            ) from None
     try:
         save_model(path, model)
     except (OSError, ValueError) as err:
