@@ -300,6 +300,27 @@ def test_channels_named_by_the_file_are_channels(work, capsys) -> None:
     assert tifffile.imread(work / "o2" / "two_labels.tif").shape == (48, 48)
 
 
+def test_a_plain_zarr_with_channels_last_is_refused_not_read_as_planes(work, capsys) -> None:
+    """(48, 48, 3) in a zarr without axes: not 48 planes 3 pixels wide."""
+    zarr = pytest.importorskip("zarr")
+    image = scene()[0]
+    store = zarr.open(str(work / "rgb.zarr"), mode="w", shape=(48, 48, 3), dtype="u1")
+    store[:] = np.stack([image] * 3, axis=-1)
+    line = fails(capsys, work, predict_args(work, work / "rgb.zarr"), "3 values per pixel")
+    assert "--channel-axis -1" in line
+    save_model(work / "model3.pt", tiny_model(in_channels=3))
+    works(capsys, ["predict", work / "rgb.zarr", "--model", work / "model3.pt", "--out",
+                   work / "o3", "--channel-axis", "-1", "-q"])  # fmt: skip
+    assert zarr.open(str(work / "o3" / "rgb_labels.zarr"), mode="r").shape == (48, 48)
+
+
+def test_a_single_plane_tiff_with_a_unit_axis_is_one_plane(work, capsys) -> None:
+    image = scene()[0]
+    tifffile.imwrite(work / "hw1.tif", image[..., None])
+    works(capsys, predict_args(work, work / "hw1.tif"))
+    assert tifffile.imread(work / "out" / "hw1_labels.tif").shape == (48, 48)
+
+
 def test_rgb_image_to_a_grey_model_is_converted_to_grey(work, capsys) -> None:
     """Documented behaviour, not an error: a colour image becomes the mean of R, G, B."""
     grey = scene()[0]

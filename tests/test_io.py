@@ -22,6 +22,7 @@ from napari_unet.io.images import (
     read_image,
     read_labels,
     stem,
+    tiff_axes,
     write_image,
     write_labels,
 )
@@ -153,6 +154,67 @@ def test_read_labels_checks_values(tmp_path):
     iio.imwrite(tmp_path / "c.png", np.random.default_rng(0).integers(0, 255, (8, 8, 3), np.uint8))
     with pytest.raises(InputError, match="colour image cannot be a label image"):
         read_labels(tmp_path / "c.png")
+
+
+def test_layouts_that_were_misread_are_read_as_the_file_means(tmp_path):
+    """(H, W, 1) and (1, H, W) TIFFs are planes; a planar RGB TIFF of another program is
+    RGB (H, W, 3); a CMYK JPEG is converted to RGB; a palette PNG is its colours as an
+    image and its indices as labels; an RGB TIFF is refused as labels."""
+    from PIL import Image
+
+    rng = np.random.default_rng(0)
+    grey = rng.integers(0, 255, (24, 32), np.uint8)
+    rgb = np.stack([grey, 255 - grey, grey // 2], axis=-1)
+    tifffile.imwrite(tmp_path / "hw1.tif", grey[..., None])
+    tifffile.imwrite(tmp_path / "1hw.tif", grey[None])
+    assert np.array_equal(read_image(tmp_path / "hw1.tif"), grey)
+    assert np.array_equal(read_image(tmp_path / "1hw.tif"), grey)
+    assert tiff_axes(tmp_path / "hw1.tif") == "YX"
+    # planar RGB as other programs write it: no tifffile "shape" description
+    planar = np.moveaxis(rgb, -1, 0)
+    tifffile.imwrite(tmp_path / "planar.tif", planar, photometric="rgb",
+                     planarconfig="separate", metadata=None)  # fmt: skip
+    assert np.array_equal(read_image(tmp_path / "planar.tif"), rgb)
+    assert tiff_axes(tmp_path / "planar.tif") == "YXS"
+    # a bare (3, H, W) array saved by tifffile may be 3 planes: kept as written
+    tifffile.imwrite(tmp_path / "stack.tif", planar)
+    assert read_image(tmp_path / "stack.tif").shape == (3, 24, 32)
+    with pytest.raises(InputError, match="colour image cannot be a label image"):
+        read_labels(tmp_path / "planar.tif")
+    tifffile.imwrite(tmp_path / "rgb.tif", rgb)
+    with pytest.raises(InputError, match="colour image cannot be a label image"):
+        read_labels(tmp_path / "rgb.tif")
+    # CMYK: PIL's conversion, not the four channels read as RGBA (alpha dropped = K lost)
+    Image.fromarray(rgb).convert("CMYK").save(tmp_path / "cmyk.jpg", quality=100)
+    expected = np.asarray(Image.open(tmp_path / "cmyk.jpg").convert("RGB"))
+    got = read_image(tmp_path / "cmyk.jpg")
+    assert got.shape == (24, 32, 3) and np.array_equal(got, expected)
+    assert np.abs(got.astype(int) - rgb).mean() < 20  # close to the colours saved
+    # a palette PNG: index 1 drawn red, 2 green
+    indices = np.zeros((24, 32), np.uint8)
+    indices[2:10, 2:10], indices[12:20, 12:30] = 1, 2
+    palette = Image.fromarray(indices, mode="P")
+    palette.putpalette([0, 0, 0, 255, 0, 0, 0, 255, 0])
+    palette.save(tmp_path / "pal.png")
+    assert np.array_equal(read_labels(tmp_path / "pal.png"), indices)
+    colours = read_image(tmp_path / "pal.png")
+    assert colours.shape == (24, 32, 3) and colours[3, 3].tolist() == [255, 0, 0]
+
+
+def test_channels_last_read_as_planes_is_refused():
+    """A (H, W, 3) array with no channel axis would be H planes 3 pixels wide."""
+    from napari_unet.unet.data import as_channels_first
+
+    with pytest.raises(InputError, match="last axis holds 3 values per pixel, like channels"):
+        as_channels_first(np.zeros((64, 80, 3)), None, 1)
+    assert as_channels_first(np.zeros((64, 80, 3)), -1, 3).shape == (3, 64, 80)
+    assert as_channels_first(np.zeros((3, 64, 80)), None, 1).shape == (3, 1, 64, 80)
+    assert as_channels_first(np.zeros((64, 3)), None, 1).shape == (1, 64, 3)  # a 2D image
+    for axis in (3, 5, -4):
+        with pytest.raises(InputError, match=f"channel axis {axis} does not exist"):
+            as_channels_first(np.zeros((3, 64, 80)), axis, 3)
+    with pytest.raises(InputError, match="channel axis must be a whole number"):
+        as_channels_first(np.zeros((3, 64, 80)), 0.5, 3)
 
 
 def test_write_labels_round_trip_and_refusals(tmp_path):

@@ -144,9 +144,9 @@ def test_the_api_replaces_only_its_own_kind_of_file(tmp_path) -> None:
     export_torchscript(model, tmp_path / "traced.pt")
     before = snapshot(tmp_path)
     refusals = [
-        (lambda: save_model(users, model), "not written by napari-unet"),
-        (lambda: save_model(tmp_path / "notes.pt", model), "not written by napari-unet"),
-        (lambda: save_model(tmp_path / "traced.pt", model), "TorchScript export, not a model"),
+        (lambda: save_model(users, model), "not a napari-unet model file: not replaced"),
+        (lambda: save_model(tmp_path / "notes.pt", model), "not a napari-unet model file"),
+        (lambda: save_model(tmp_path / "traced.pt", model), "not a napari-unet model file"),
         (
             lambda: export_torchscript(model, users, overwrite=True),
             "not written by napari-unet",

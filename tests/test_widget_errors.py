@@ -129,7 +129,7 @@ def test_bad_model_file_and_protected_save(setup, errors, tmp_path) -> None:
     precious.write_bytes(b"precious")
     assert widget.save_model(precious) is None
     assert precious.read_bytes() == b"precious"
-    assert "not written by napari-unet: not replaced" in errors()[-1]
+    assert "not a napari-unet model file: not replaced" in errors()[-1]
     assert len(errors()) == 3
 
 

@@ -32,9 +32,9 @@ from typing import Any
 import torch
 
 from ..runtime.atomic import atomic_path
+from ..unet.errors import InputError
 from ..unet.model import UNet, weights_finite
 from ..unet.record import ModelRecord, RecordError
-from .outputs import refuse_foreign
 from .writable import check_writable
 
 FORMAT = "napari-unet"
@@ -67,7 +67,7 @@ def save_model(path: str | os.PathLike, model: UNet, overwrite: bool = True) -> 
         raise FileExistsError(f"{path} exists; pass overwrite=True to replace it")
     if path.is_dir():
         raise IsADirectoryError(f"{path} is a folder, not a model file")
-    refuse_foreign(path, "model")
+    _refuse_replacing_other_files(path)
     check_writable(path)  # a file among its parents, an unwritable folder: before any work
     try:
         config_text = model.record.to_json()
@@ -90,6 +90,20 @@ def save_model(path: str | os.PathLike, model: UNet, overwrite: bool = True) -> 
         f.flush()
         os.fsync(f.fileno())
     return path
+
+
+def _refuse_replacing_other_files(path: Path) -> None:
+    """An existing file is replaced only when it is a napari-unet model file (the same rule
+    as :func:`~.outputs.refuse_foreign`, which reads model files with this module)."""
+    if not path.exists():
+        return
+    try:
+        read_checkpoint(path)
+    except CheckpointError:
+        raise InputError(
+            f"{path}: exists and is not a napari-unet model file: not replaced (move it, or "
+            "choose another output)"
+        ) from None
 
 
 def check_archive(

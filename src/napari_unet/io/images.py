@@ -329,6 +329,7 @@ def read_image(path: str | os.PathLike, *, lazy: bool = True) -> Any:
                 with tifffile.TiffFile(path) as tif:
                     _one_image_per_file(tif, path)
                     image = np.asarray(tif.asarray())
+                    image = _tiff_layout(image, _series_axes(tif), tif)[0]
             except InputError:
                 raise
             except Exception as err:  # noqa: BLE001 - tifffile raises many types
@@ -337,13 +338,7 @@ def read_image(path: str | os.PathLike, *, lazy: bool = True) -> Any:
             reason = _reason(ValueError(warned[0])) if warned else "no image data"
             raise InputError(f"{path}: not a readable TIFF file ({reason}; truncated?)")
     elif suffix in PLAIN_SUFFIXES:
-        import imageio.v3 as iio
-
-        try:
-            image = np.asarray(iio.imread(path))
-        except Exception as err:  # noqa: BLE001
-            raise InputError(f"{path}: not a readable image file ({_reason(err)})") from err
-        image = _plain_colour(image)
+        image = _plain_colour(_read_plain(path, palette_indices=False))
     else:
         raise InputError(
             f"{path}: unsupported file type {suffix or '(none)'!r} "
@@ -368,8 +363,9 @@ def _one_image_per_file(tif: Any, path: Path) -> None:
 
 
 def tiff_axes(path: str | os.PathLike) -> str | None:
-    """The axes a TIFF's metadata gives its image (tifffile's codes: ``"CYX"``, ``"ZYX"``,
-    ``"YXS"`` for RGB samples; ``"Q"`` / ``"I"`` for an axis it cannot name), else None."""
+    """The axes a TIFF's metadata gives its image as :func:`read_image` returns it
+    (tifffile's codes: ``"CYX"``, ``"ZYX"``, ``"YXS"`` for RGB samples; ``"Q"`` / ``"I"``
+    for an axis it cannot name), else None."""
     path = Path(path)
     if path.suffix.lower() not in TIFF_SUFFIXES:
         return None
@@ -377,9 +373,61 @@ def tiff_axes(path: str | os.PathLike) -> str | None:
 
     try:
         with tifffile.TiffFile(path) as tif:
-            return str(tif.series[0].axes) if tif.series else None
+            if not tif.series:
+                return None
+            shape = tuple(tif.series[0].shape)
+            return _tiff_layout(np.empty(shape, np.uint8), _series_axes(tif), tif)[1]
     except Exception:  # noqa: BLE001 - an unreadable file has no axes to tell
         return None
+
+
+def _series_axes(tif: Any) -> str:
+    return str(tif.series[0].axes) if tif.series else ""
+
+
+def _tiff_layout(image: np.ndarray, axes: str, tif: Any) -> tuple[np.ndarray, str | None]:
+    """A TIFF's array and axes as napari-unet reads them: axes of length 1 dropped (an
+    (H, W, 1) image is a plane, not H planes one pixel wide), and planar RGB samples
+    (S, H, W) moved last, as napari shows RGB, unless tifffile wrote them from a bare
+    (3 | 4, H, W) array (its "shaped" description), which may as well be planes."""
+    if len(axes) != image.ndim:
+        return image, None
+    keep = [i for i, n in enumerate(image.shape) if n > 1]
+    while len(keep) < min(2, image.ndim):  # a 1 x 1 image stays 2D
+        keep.insert(0, next(i for i in range(image.ndim) if i not in keep))
+        keep.sort()
+    image = image.reshape([image.shape[i] for i in keep])
+    axes = "".join(axes[i] for i in keep)
+    page = tif.pages[0] if tif.pages else None
+    planar_rgb = (
+        axes.startswith("S")
+        and image.ndim == 3
+        and image.shape[0] in (3, 4)
+        and page is not None
+        and page.photometric == 2  # RGB
+        and not tif.is_shaped
+    )
+    if planar_rgb:
+        image, axes = np.moveaxis(image, 0, -1), axes[1:] + "S"
+    return image, axes
+
+
+def _read_plain(path: Path, *, palette_indices: bool) -> np.ndarray:
+    """A PNG / JPEG as an array: a palette image as its colours, or as its palette indices
+    for a label image (``palette_indices``); CMYK converted to RGB (not read as RGBA)."""
+    import imageio.v3 as iio
+    from PIL import Image
+
+    try:
+        with Image.open(path) as img:
+            mode = img.mode
+            if mode in ("P", "PA") and palette_indices:
+                return np.asarray(img.convert("P") if mode == "PA" else img)
+            if mode == "CMYK":
+                return np.asarray(img.convert("RGB"))
+        return np.asarray(iio.imread(path))
+    except Exception as err:  # noqa: BLE001
+        raise InputError(f"{path}: not a readable image file ({_reason(err)})") from err
 
 
 def _plain_colour(image: np.ndarray) -> np.ndarray:
@@ -403,10 +451,18 @@ def is_colour(image: Any, path: str | os.PathLike) -> bool:
 
 def read_labels(path: str | os.PathLike) -> np.ndarray:
     """Read a label image (class values or instance ids) as a non-negative integer array."""
-    image = read_image(path, lazy=False)
     path = Path(path)
-    if image.ndim == 3 and image.shape[-1] == 3 and path.suffix.lower() in PLAIN_SUFFIXES:
-        raise InputError(f"{path}: a colour image cannot be a label image (need one channel)")
+    if path.suffix.lower() in PLAIN_SUFFIXES and path.is_file():  # palette PNG: its indices
+        image = _plain_colour(_read_plain(path, palette_indices=True))
+    else:
+        image = read_image(path, lazy=False)
+    rgb_tiff = (tiff_axes(path) or "").endswith("S")
+    if image.ndim == 3 and image.shape[-1] in (3, 4) and (is_colour(image, path) or rgb_tiff):
+        raise InputError(
+            f"{path}: a colour image cannot be a label image: labels need one value (a class "
+            "or an object id) per pixel (save the label image itself, not a coloured "
+            "rendering of it)"
+        )
     if image.dtype == bool:
         image = image.astype(np.uint8)
     if not np.issubdtype(image.dtype, np.integer):

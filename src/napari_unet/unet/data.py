@@ -17,6 +17,7 @@ from typing import Any, Literal
 
 import numpy as np
 
+from .arguments import whole_number
 from .errors import InputError
 from .normalization import DEFAULT_NORMALIZATION, normalize
 
@@ -44,11 +45,19 @@ def as_channels_first(image: np.ndarray, channel_axis: int | None, in_channels: 
     if channel_axis is None:
         if image.ndim < 2:
             raise InputError(f"image must be at least 2D, got shape {image.shape}")
+        _refuse_channels_as_width(image.shape)
         image = image[..., None, :, :]
     else:
         if image.ndim < 3:
             raise InputError(
                 f"an image with a channel axis must be at least 3D, got shape {image.shape}"
+            )
+        whole_number(channel_axis, "channel axis", minimum=None)
+        if not -image.ndim <= channel_axis < image.ndim:
+            raise InputError(
+                f"channel axis {channel_axis} does not exist: the image has {image.ndim} axes "
+                f"(shape {tuple(image.shape)}), so it must lie in [{-image.ndim}, "
+                f"{image.ndim - 1}]"
             )
         axis = channel_axis % image.ndim
         if axis >= image.ndim - 2 and axis != image.ndim - 1:
@@ -62,6 +71,21 @@ def as_channels_first(image: np.ndarray, channel_axis: int | None, in_channels: 
     if min(image.shape[-2:]) < 1:
         raise InputError(f"image has an empty spatial axis: shape {image.shape}")
     return image
+
+
+#: an image's last axis at most this long, after a much longer one, holds channels
+MAX_CHANNELS_LAST = 4
+
+
+def _refuse_channels_as_width(shape: tuple[int, ...]) -> None:
+    """Refuse a stack (..., H, W) whose W (at most 4) looks like colour channels: read as
+    planes, it would be H images a few pixels wide."""
+    if len(shape) >= 3 and shape[-1] <= MAX_CHANNELS_LAST and shape[-2] > 4 * shape[-1]:
+        raise InputError(
+            f"image of shape {tuple(shape)}: its last axis holds {shape[-1]} values per "
+            "pixel, like channels, not an image's width: give its channel axis "
+            "(channel_axis=-1, --channel-axis -1) or a grey image"
+        )
 
 
 # ---------------------------------------------------------------------------- labels
