@@ -321,6 +321,47 @@ def test_a_single_plane_tiff_with_a_unit_axis_is_one_plane(work, capsys) -> None
     assert tifffile.imread(work / "out" / "hw1_labels.tif").shape == (48, 48)
 
 
+def test_png_labels_that_cannot_hold_the_values_are_refused_before_work(work, capsys) -> None:
+    model = tiny_model()
+    model.record.classes.label_values = [0, 70000]  # a dense model of ids above 16 bits
+    model.record.classes.label_mode = "dense"
+    save_model(work / "model.pt", model)
+    line = fails(capsys, work, predict_args(work, work / "img.tif", "--format", "png"),
+                 "label values up to 70000, more than a PNG holds")  # fmt: skip
+    assert "--format tif" in line and "part-" not in line  # not a staging file's name
+    works(capsys, predict_args(work, work / "img.tif"))  # as TIFF
+    assert tifffile.imread(work / "out" / "img_labels.tif").max() in (0, 70000)
+
+
+def test_object_class_without_instances_is_refused(work, capsys) -> None:
+    fails(capsys, work, predict_args(work, work / "img.tif", "--object-class", "1"),
+          "--object-class names the class split into objects: add --instances")  # fmt: skip
+
+
+def test_a_zarr_too_large_for_the_disk_is_refused_at_once(work, capsys) -> None:
+    import shutil
+    import time
+
+    zarr = pytest.importorskip("zarr")
+    free = shutil.disk_usage(work).free
+    side = int((2 * free) ** 0.5) + 1  # a uint8 label plane larger than the free space
+    zarr.open(str(work / "huge.zarr"), mode="w", shape=(side, side), chunks=(4096, 4096),
+              dtype="u1")  # fmt: skip
+    start = time.perf_counter()
+    fails(capsys, work, predict_args(work, work / "huge.zarr"), "GB free under")
+    assert time.perf_counter() - start < 10
+
+
+@pytest.mark.parametrize("option", ["--threads", "--workers", "--threads-per-worker"])
+def test_thread_and_worker_counts_are_bounded(work, capsys, option) -> None:
+    from napari_unet.cli.options import max_threads
+
+    capsys.readouterr()
+    assert main([str(a) for a in predict_args(work, work / "img.tif", option, "100000")]) == 2
+    assert f"100000 is more than {max_threads()}" in capsys.readouterr().err
+    assert not (work / "out").exists()
+
+
 def test_rgb_image_to_a_grey_model_is_converted_to_grey(work, capsys) -> None:
     """Documented behaviour, not an error: a colour image becomes the mean of R, G, B."""
     grey = scene()[0]

@@ -472,8 +472,8 @@ def test_bad_worker_count_fails_before_creating_anything(
     out = tmp_path / "never"
     argv = ["predict", str(data / "imgs" / "0.tif"), "--model", str(model_file)]
     rc = main([*argv, "--out", str(out), "--workers", workers, "--quiet"])
-    assert rc == 1
-    assert "--workers must be >= 1" in _error_line(capsys)
+    assert rc == 2  # a usage error, as for every bounded count
+    assert f"argument --workers: must be at least 1, got {workers}" in capsys.readouterr().err
     assert not out.exists()
 
 

@@ -360,6 +360,32 @@ def test_cli_interrupted_training_saves_the_steps_made(work, capsys, monkeypatch
     assert_model_usable(model, trained=True)
 
 
+def test_cli_training_stopped_by_sigterm_saves_the_steps_made(work, capsys, monkeypatch) -> None:
+    """kill (SIGTERM), as a job scheduler sends at its time limit, saves like Ctrl+C."""
+    import os
+    import signal
+
+    import napari_unet.unet.training as training
+
+    real_train = training.train
+
+    def terminated(*args, **kwargs):
+        for progress in real_train(*args, **kwargs):
+            yield progress
+            if progress.step == 3:
+                os.kill(os.getpid(), signal.SIGTERM)  # delivered between two steps
+
+    monkeypatch.setattr(training, "train", terminated)
+    before = signal.getsignal(signal.SIGTERM)
+    out = work / "new.pt"
+    rc = main(["train", "--images", str(work / "img.tif"), "--labels", str(work / "lab.tif"),
+               "--from", str(work / "model.pt"), "--out", str(out), "--steps", "50",
+               "--tile-size", "16", "--batch-size", "1", "-q"])  # fmt: skip
+    assert rc == 130
+    assert load_model(out).record.training[-1].steps_done == 3
+    assert signal.getsignal(signal.SIGTERM) == before  # the handler is restored
+
+
 def test_cli_failed_write_keeps_the_previous_output(work, capsys, monkeypatch) -> None:
     args = ["predict", str(work / "img.tif"), "--model", str(work / "model.pt"),
             "--out", str(work / "out"), "-q", "--overwrite"]  # fmt: skip

@@ -24,10 +24,6 @@ def start_client(args: argparse.Namespace) -> tuple[Any, list[Any]]:
         client = Client(args.scheduler, timeout="20s")
         status(f"connected to the dask scheduler at {args.scheduler}", args)
         return client, [client]
-    if args.workers < 1:
-        from ..unet.data import InputError
-
-        raise InputError("--workers must be >= 1")
     cluster = LocalCluster(
         n_workers=args.workers,
         threads_per_worker=args.threads_per_worker,

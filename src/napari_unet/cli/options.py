@@ -7,6 +7,7 @@ in ``add_parser(sub)``; :mod:`.parser` puts the subcommands together.
 from __future__ import annotations
 
 import argparse
+import os
 import textwrap
 from collections.abc import Callable
 
@@ -21,6 +22,24 @@ def positive_int(text: str) -> int:
         raise argparse.ArgumentTypeError(f"{text!r} is not a whole number") from None
     if value < 1:
         raise argparse.ArgumentTypeError(f"must be at least 1, got {value}")
+    return value
+
+
+def max_threads() -> int:
+    """The most threads or worker processes one option may ask for: 4 per CPU core (at
+    least 16). More than cores only slows the work down; 100000 would exhaust the
+    machine before anything is computed."""
+    return max(16, 4 * (os.cpu_count() or 1))
+
+
+def thread_count(text: str) -> int:
+    """An argparse type: a number of threads or processes, from 1 to :func:`max_threads`."""
+    value = positive_int(text)
+    if value > max_threads():
+        raise argparse.ArgumentTypeError(
+            f"{value} is more than {max_threads()} (4 per CPU core of this machine, which has "
+            f"{os.cpu_count() or 1}); more threads than cores only slow it down"
+        )
     return value
 
 
@@ -96,7 +115,7 @@ def add_device(p: argparse.ArgumentParser, help: str = DEVICE_HELP) -> None:
     p.add_argument("--device", default="auto", help=help)
     p.add_argument(
         "--threads",
-        type=positive_int,
+        type=thread_count,
         default=None,
         metavar="N",
         help="CPU threads of this command (default: one per core): torch's threads, and "
@@ -148,14 +167,14 @@ def add_cluster(p: argparse.ArgumentParser) -> None:
     )
     cl.add_argument(
         "--workers",
-        type=int,
+        type=thread_count,
         default=None,
         metavar="N",
         help="start a local dask cluster with N worker processes for the chunks",
     )
     p.add_argument(
         "--threads-per-worker",
-        type=positive_int,
+        type=thread_count,
         default=1,
         help="threads of each --workers process",
     )

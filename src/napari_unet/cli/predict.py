@@ -124,6 +124,10 @@ def cmd_predict(args: argparse.Namespace) -> int:
     if split is not None:
         split.validate()
     object_channel = instance_channel(model, split, asked=True)  # checked before any work
+    if getattr(args, "object_class", None) is not None and not args.instances:
+        raise InputError("--object-class names the class split into objects: add --instances")
+    _check_label_format(model, args.format, any(not is_zarr(p) for p in inputs))
+    _check_zarr_outputs_fit(model, [p for p in inputs if is_zarr(p)], out, args)
     if args.seed_threshold is not None and (not args.instances or args.no_split):
         raise InputError(
             "--seed-threshold splits --instances: it needs --instances, not --no-split"
@@ -158,6 +162,49 @@ def cmd_predict(args: argparse.Namespace) -> int:
         status(f"wrote {target}", args)
     print(f"predicted {len(plans)} image(s) into {out}")
     return 0
+
+
+def _check_zarr_outputs_fit(
+    model: Any, inputs: Sequence[Path], out: Path, args: argparse.Namespace
+) -> None:
+    """Refuse zarr inputs whose outputs cannot fit on the output's disk, before any work (a
+    store declaring 10^6 x 10^6 pixels would otherwise fail after minutes)."""
+    import math
+    import shutil
+
+    from ..io.images import open_zarr
+    from ..unet.data import InputError
+
+    per_pixel = 1 + (4 * model.n_classes if args.probabilities else 0)
+    need = 0
+    for path in inputs:
+        shape = open_zarr(path).array.shape
+        channels = 1 if args.channel_axis is None else shape[args.channel_axis]
+        need += math.prod(shape) // max(channels, 1) * per_pixel
+    if not need:
+        return
+    existing = next(d for d in [out, *out.absolute().parents] if d.exists())
+    free = shutil.disk_usage(existing).free
+    if need > free:
+        raise InputError(
+            f"the zarr output(s) need up to {need / 1e9:,.1f} GB (uncompressed), more than the "
+            f"{free / 1e9:,.1f} GB free under {existing}: predict a region, or write elsewhere"
+        )
+
+
+def _check_label_format(model: Any, fmt: str, any_file: bool) -> None:
+    """Refuse ``--format png`` before any work when the model's label values exceed what a
+    PNG holds (16 bits)."""
+    from ..unet.data import InputError
+    from ..workflow import label_values_table
+
+    table = label_values_table(model)
+    top = int(table.max()) if table is not None else model.n_classes
+    if fmt == "png" and any_file and top > 65535:
+        raise InputError(
+            f"--format png: the model writes label values up to {top}, more than a PNG holds "
+            "(65535); use --format tif"
+        )
 
 
 def _predict_one(

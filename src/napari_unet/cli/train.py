@@ -3,6 +3,10 @@
 from __future__ import annotations
 
 import argparse
+import contextlib
+import signal
+import threading
+from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
@@ -32,8 +36,9 @@ def add_parser(sub: argparse._SubParsersAction) -> None:
         help="train a U-Net on image/label files",
         description="Train a U-Net on pairs of image and label files and save it.\n\n"
         "Images and labels are files, folders or glob patterns (TIFF, PNG, JPEG, zarr / "
-        "OME-Zarr); they are paired by file name (images/7.png <-> labels/7.tif) or, failing "
-        "that, in sorted order. Stacks (Z, Y, X) with labels of the same shape train on every "
+        "OME-Zarr); they are paired by file name only (images/7.png <-> labels/7.tif, or "
+        "7.png <-> 7_mask.png: one suffix shared by every pair), never by order. "
+        "Stacks (Z, Y, X) with labels of the same shape train on every "
         "plane.\n\nLabel modes (the same as the widget's):\n"
         "  auto       instance ids if more than 10 distinct values or one above 10, a mask\n"
         "             if a single value above 10 (0/255), else scribbles\n"
@@ -300,14 +305,15 @@ def _run_training(
     last = None
     steps = train(model, samples, config, description=args.description)
     try:
-        for progress in steps:
-            last = progress
-            bar.update(
-                progress.step,
-                progress.steps,
-                f"loss {progress.loss:.4f}  {progress.steps_per_second:.2f} steps/s  "
-                f"eta {format_seconds(progress.eta)}",
-            )
+        with _sigterm_as_interrupt():
+            for progress in steps:
+                last = progress
+                bar.update(
+                    progress.step,
+                    progress.steps,
+                    f"loss {progress.loss:.4f}  {progress.steps_per_second:.2f} steps/s  "
+                    f"eta {format_seconds(progress.eta)}",
+                )
     except KeyboardInterrupt:
         steps.close()
         if last is None:
@@ -329,3 +335,21 @@ def _spatial_shape(image: Any, channel_axis: int | None) -> tuple[int, ...]:
     if channel_axis is not None:
         del shape[channel_axis % image.ndim]
     return tuple(shape)
+
+
+@contextlib.contextmanager
+def _sigterm_as_interrupt() -> Iterator[None]:
+    """SIGTERM (``kill``, a job scheduler's time limit) stops training as Ctrl-C does: the
+    model trained so far is saved."""
+    if threading.current_thread() is not threading.main_thread():
+        yield
+        return
+
+    def interrupt(signum: int, frame: Any) -> None:
+        raise KeyboardInterrupt
+
+    before = signal.signal(signal.SIGTERM, interrupt)
+    try:
+        yield
+    finally:
+        signal.signal(signal.SIGTERM, before)
