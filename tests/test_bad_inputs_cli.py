@@ -409,6 +409,21 @@ def test_predict_constant_image(work, capsys) -> None:
     np.testing.assert_allclose(probs.sum(axis=0), 1, atol=1e-5)
 
 
+def test_one_image_named_twice_by_different_paths_is_predicted_once(work, capsys) -> None:
+    """``x.tif`` and ``sub/../x.tif`` are one file: predicted once, not refused as two
+    inputs that would write to one output."""
+    (work / "sub").mkdir()
+    roundabout = work / "sub" / ".." / "img.tif"
+    works(
+        capsys,
+        ["predict", work / "img.tif", roundabout, *predict_args(work, "-")[2:], "--probabilities"],
+    )
+    assert sorted(p.name for p in (work / "out").iterdir()) == [
+        "img_labels.tif",
+        "img_probabilities.tif",
+    ]
+
+
 def test_output_folder_is_a_file(work, capsys) -> None:
     (work / "out").write_text("my notes")
     fails(capsys, work, predict_args(work, work / "img.tif"), "exists and is not a folder")

@@ -49,6 +49,9 @@ def test_expand_paths_folders_globs_and_zarr(tmp_path):
     assert [p.name for p in expand_paths([str(tmp_path / "*.png")])] == ["2.png", "10.png"]
     named = expand_paths([tmp_path / "2_labels.tif", tmp_path / "2_labels.tif"])
     assert [p.name for p in named] == ["2_labels.tif"]  # duplicates are dropped
+    roundabout = expand_paths([tmp_path / "1.tif", tmp_path / "sub" / ".." / "1.tif", tmp_path])
+    assert roundabout[0] == tmp_path / "1.tif"  # by any path: the first name given is kept
+    assert sorted(p.name for p in roundabout) == sorted(p.name for p in found)
     with pytest.raises(InputError, match="missing.tif: no such file or folder"):
         expand_paths([tmp_path / "missing.tif"])
     with pytest.raises(InputError, match="unsupported image file type '.txt'"):
@@ -237,6 +240,10 @@ def test_write_labels_round_trip_and_refusals(tmp_path):
         write_labels(tmp_path / "stack.png", np.zeros((2, 4, 4), np.uint8))
     with pytest.raises(InputError, match="integers"):
         write_labels(tmp_path / "f.tif", np.zeros((4, 4), np.float32))
+    for suffix in (".png", ".tif"):  # a PNG would wrap -1 to 255 or 65535
+        with pytest.raises(InputError, match="negative values"):
+            write_labels(tmp_path / f"neg{suffix}", np.array([[0, -1], [2, 3]], np.int16))
+        assert not (tmp_path / f"neg{suffix}").exists()
     probs = np.random.default_rng(1).random((2, 5, 6)).astype(np.float32)
     np.testing.assert_array_equal(tifffile.imread(write_image(tmp_path / "p.tif", probs)), probs)
     # no temporary files are left behind

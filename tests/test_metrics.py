@@ -19,6 +19,7 @@ from napari_unet.metrics import (
     object_scores,
     pixel_error,
 )
+from napari_unet.unet.errors import InputError
 
 # ----------------------------------------------------------------- pixel error / IoU
 
@@ -256,3 +257,39 @@ def test_evaluate_segmentation_keys():
     assert res["iou_per_class"] == {1: 1.0, 2: 1.0}
     assert res["adapted_rand_error"] == pytest.approx(0.0)
     assert res["objects"]["f1"] == 1.0
+
+
+# ----------------------------------------------------------------- what is not a label image
+@pytest.mark.parametrize(
+    ("bad", "message"),
+    [
+        (np.array([[0.0, np.nan], [1.0, 1.0]]), "NaN, inf or fractions"),
+        (np.array([[0.0, 0.5], [1.0, 1.0]]), "NaN, inf or fractions"),
+        (np.array([[0, -1], [1, 1]]), "negative values"),
+        (np.array([["a", "b"], ["c", "d"]]), "must be a label image"),
+    ],
+)
+@pytest.mark.parametrize("side", ["prediction", "ground truth"])
+def test_scores_refuse_what_is_not_a_label_image(bad, message, side) -> None:
+    """A NaN would count as a wrong pixel everywhere and -1 as a class of its own: every
+    score refuses them, naming the side, instead of returning a number."""
+    good = np.array([[0, 1], [1, 1]])
+    pred, gt = (bad, good) if side == "prediction" else (good, bad)
+    for score in (pixel_error, binary_pixel_error, iou_per_class, evaluate_segmentation):
+        with pytest.raises(InputError, match=f"{side}.*{message}|{message}"):
+            score(pred, gt)
+    with pytest.raises(InputError, match=side):
+        evaluate_segmentation(good, good, pred_instances=pred, gt_instances=gt)
+
+
+def test_whole_float_labels_score_as_their_integers() -> None:
+    pred = np.array([[0, 1], [2, 2]])
+    gt = np.array([[0, 1], [1, 2]])
+    expected = evaluate_segmentation(pred, gt)
+    assert evaluate_segmentation(pred.astype(np.float32), gt.astype(np.float64)) == expected
+    assert pixel_error(pred.astype(bool), gt.astype(bool)) == 0.0
+
+
+def test_challenge_error_refuses_a_nan_probability_map() -> None:
+    with pytest.raises(InputError, match="finite"):
+        challenge_pixel_error(np.array([[np.nan, 0.2]]), np.array([[1, 0]]))

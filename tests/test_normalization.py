@@ -43,10 +43,36 @@ def test_a_constant_channel_is_only_shifted() -> None:
 def test_none_casts_and_bad_recipes_are_refused() -> None:
     image = np.arange(12, dtype=np.int16).reshape(1, 3, 4)
     np.testing.assert_array_equal(normalize(image, {"method": "none"}), image.astype(np.float32))
-    with pytest.raises(InputError, match="unknown normalisation method"):
+    with pytest.raises(InputError, match="method must be one of 'percentile', 'none'"):
         normalize(image, {"method": "zscore"})
     with pytest.raises(InputError, match="NaN or infinite"):
         normalize(np.array([[[np.nan, 1.0]]]))
+
+
+@pytest.mark.parametrize(
+    ("recipe", "message"),
+    [
+        ({"low": "1"}, "low must be a number from 0 to 100"),
+        ({"low": -5}, "low must be a number from 0 to 100"),
+        ({"high": 101}, "high must be a number from 0 to 100"),
+        ({"low": float("nan")}, "low must be a number"),
+        ({"low": 60, "high": 40}, "0 <= low < high <= 100"),
+        ({"low": 50, "high": 50}, "0 <= low < high <= 100"),
+        ({"low": 1, "high": 99, "clip": True}, "unknown field"),
+        ("percentile", "must be an object"),
+    ],
+)
+def test_a_normalisation_recipe_is_checked_like_a_model_files(recipe, message) -> None:
+    """prepare_sample / normalize take the API's recipe through the model record's checks:
+    numpy would raise on a text bound and silently accept low > high (a negated image)."""
+    from napari_unet import prepare_sample
+
+    image = np.arange(64, dtype=np.float32).reshape(1, 8, 8)
+    with pytest.raises(InputError, match=message):
+        normalize(image, recipe)
+    labels = np.ones((8, 8), np.uint8)
+    with pytest.raises(InputError, match=message):
+        prepare_sample(image[0], labels, normalization=recipe)
 
 
 def test_dask_statistics_agree_with_the_in_memory_path() -> None:

@@ -107,3 +107,28 @@ def test_weight_map_invariants(box_list, w0, sigma):
     perm = dict(zip(ids, np.random.default_rng(0).permutation(ids) + 100, strict=True))
     renamed = np.vectorize(lambda v: perm.get(v, 0))(inst) if len(ids) else inst
     np.testing.assert_allclose(weight_map(renamed, w0=w0, sigma=sigma), w, atol=1e-6)
+
+
+@FAST
+@given(
+    labels=arrays(np.int32, SHAPES, elements=st.integers(0, 5)),
+    spot=st.tuples(st.integers(0, 11), st.integers(0, 11)),
+    bad=st.sampled_from([-1, -7, np.nan, 0.5, np.inf]),
+    side=st.sampled_from(["prediction", "ground truth"]),
+)
+def test_scores_refuse_one_bad_pixel_anywhere(labels, spot, bad, side):
+    """One NaN, fraction or negative value anywhere in either image is refused, never
+    scored; the same images without it score (checked against mean(pred != gt))."""
+    import pytest
+
+    from napari_unet import evaluate_segmentation
+    from napari_unet.unet.errors import InputError
+
+    good = labels.astype(np.float64)
+    spoiled = good.copy()
+    spoiled[spot[0] % good.shape[0], spot[1] % good.shape[1]] = bad
+    pred, gt = (spoiled, good) if side == "prediction" else (good, spoiled)
+    with pytest.raises(InputError, match=side):
+        evaluate_segmentation(pred, gt)
+    reference = float(np.mean(good != labels[::-1, ::-1]))
+    assert evaluate_segmentation(good, labels[::-1, ::-1])["pixel_error"] == reference

@@ -128,3 +128,25 @@ def test_test_time_augmentation_is_the_mean_over_the_8_views_and_equivariant(sma
     plain = predict_tiled(small_model, np.ascontiguousarray(np.rot90(image)), tile_size=20)
     plain_ref = predict_tiled(small_model, image, tile_size=20)
     assert not np.allclose(plain.logits, np.rot90(plain_ref.logits, axes=(1, 2)), atol=1e-3)
+
+
+@pytest.mark.parametrize("dtype", [torch.float32, torch.float64, torch.bfloat16, torch.uint8])
+def test_a_torch_tensor_predicts_as_its_numpy_twin(small_model, dtype):
+    """A PyTorch user's tensor (with grad, any dtype numpy lacks) is read as the array it
+    holds, not refused with numpy's internals in the message."""
+    torch.manual_seed(1)
+    tensor = (torch.rand(23, 31) * 200).to(dtype).requires_grad_(dtype.is_floating_point)
+    reference = tensor.detach().float().numpy() if dtype == torch.bfloat16 else None
+    twin = reference if reference is not None else tensor.detach().numpy()
+    got = predict_tiled(small_model, tensor, tile_size=20)
+    want = predict_tiled(small_model, twin, tile_size=20)
+    np.testing.assert_array_equal(got.logits, want.logits)
+
+
+def test_what_is_not_an_image_is_refused_by_name(small_model):
+    from napari_unet import InputError
+
+    with pytest.raises(InputError, match="image must be an array, got a list"):
+        predict_tiled(small_model, [[1.0, 2.0], [3.0]])
+    with pytest.raises(InputError, match="image must be numeric"):
+        predict_tiled(small_model, object())

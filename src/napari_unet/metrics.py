@@ -47,6 +47,8 @@ from typing import Any, Literal
 import numpy as np
 from scipy import ndimage as ndi
 
+from .unet.errors import InputError
+
 __all__ = [
     "pixel_error",
     "binary_pixel_error",
@@ -60,13 +62,40 @@ __all__ = [
 ]
 
 
-def _pair(pred: np.ndarray, gt: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+def _pair(
+    pred: np.ndarray, gt: np.ndarray, *, pred_is_map: bool = False
+) -> tuple[np.ndarray, np.ndarray]:
+    """Both images as arrays of one shape, each a label image (whole numbers >= 0, or
+    booleans); ``pred_is_map``: the prediction is a probability map of finite floats."""
     pred, gt = np.asarray(pred), np.asarray(gt)
     if pred.shape != gt.shape:
-        raise ValueError(f"prediction shape {pred.shape} differs from ground truth {gt.shape}")
+        raise InputError(f"prediction shape {pred.shape} differs from ground truth {gt.shape}")
     if pred.size == 0:
-        raise ValueError("empty images")
+        raise InputError("empty images")
+    if pred_is_map:
+        if not np.issubdtype(pred.dtype, np.number) or not np.isfinite(pred).all():
+            raise InputError("the probability map must hold finite numbers (no NaN or inf)")
+    else:
+        _check_label_image(pred, "prediction")
+    _check_label_image(gt, "ground truth")
     return pred, gt
+
+
+def _check_label_image(image: np.ndarray, name: str) -> None:
+    """Refuse a label image that is not whole numbers >= 0: NaN, 0.5 and -1 are not labels
+    (a NaN would count as an error everywhere, a -1 as a class of its own)."""
+    if image.dtype == bool:
+        return
+    if not np.issubdtype(image.dtype, np.number) or np.issubdtype(image.dtype, np.complexfloating):
+        raise InputError(f"the {name} must be a label image (whole numbers), got {image.dtype}")
+    if image.dtype.kind == "f" and not (
+        np.isfinite(image).all() and (image == np.round(image)).all()
+    ):
+        raise InputError(
+            f"the {name} must be a label image of whole numbers: it holds NaN, inf or fractions"
+        )
+    if image.dtype.kind in "if" and image.min() < 0:
+        raise InputError(f"the {name} holds negative values: labels are 0 (background) or more")
 
 
 def pixel_error(pred: np.ndarray, gt: np.ndarray) -> float:
@@ -120,7 +149,10 @@ def challenge_pixel_error(
         )
     if not thresholds:
         raise ValueError("no thresholds")
-    pairs = [_pair(np.asarray(p, dtype=np.float64), g) for p, g in zip(maps, truths, strict=True)]
+    pairs = [
+        _pair(np.asarray(p, dtype=np.float64), g, pred_is_map=True)
+        for p, g in zip(maps, truths, strict=True)
+    ]
 
     def counts_at(t: float) -> tuple[int, int, int]:
         tp = fp = fn = 0
@@ -343,7 +375,8 @@ def evaluate_segmentation(
         "iou_per_class": iou_per_class(pred_labels, gt_labels, classes),
     }
     if pred_instances is not None and gt_instances is not None:
-        if np.any(np.asarray(gt_instances) > 0):
+        pred_instances, gt_instances = _pair(pred_instances, gt_instances)
+        if np.any(gt_instances > 0):
             out["adapted_rand_error"] = adapted_rand_error(pred_instances, gt_instances)
         out["objects"] = object_scores(pred_instances, gt_instances, iou_threshold)
     elif np.any(np.asarray(gt_labels) > 0):

@@ -82,7 +82,8 @@ def expand_paths(
     pattern with ``*``, ``?`` or ``[`` gives its matches (``**`` recurses). With
     ``skip_outputs``, files napari-unet wrote (they carry its mark, see :mod:`.outputs`; a
     name such as ``x_labels.tif`` does not count) are left out of folders and patterns,
-    never out of explicitly named files. Raises :class:`InputError`
+    never out of explicitly named files. A file named twice, by any path, is listed once.
+    Raises :class:`InputError`
     for a path that does not exist, an unsupported file, or a folder / pattern with no image.
     """
     out: list[Path] = []
@@ -110,10 +111,12 @@ def expand_paths(
         if not found:
             raise InputError(f"{text}: no {what} files found ({', '.join(IMAGE_SUFFIXES)}, .zarr)")
         out.extend(sorted(found, key=_natural_key))
-    unique: dict[Path, None] = {}
+    # one file named twice (``d/x.tif`` and ``d/sub/../x.tif``, or a folder and a file in
+    # it) is read once, under the first name it was given
+    unique: dict[Path, Path] = {}
     for p in out:
-        unique.setdefault(p, None)
-    return list(unique)
+        unique.setdefault(p.resolve(), p)
+    return list(unique.values())
 
 
 def pair_files(
@@ -512,6 +515,11 @@ def write_labels(path: str | os.PathLike, labels: np.ndarray, *, overwrite: bool
     labels = np.asarray(labels)
     if not np.issubdtype(labels.dtype, np.integer):
         raise InputError(f"{path}: labels must be integers, got {labels.dtype}")
+    if labels.min(initial=0) < 0:
+        raise InputError(
+            f"{path}: labels hold negative values ({labels.min()}); label images are 0 "
+            "(background) or more, and a PNG would wrap them to large values"
+        )
     suffix = path.suffix.lower()
     if suffix in TIFF_SUFFIXES:
         import tifffile

@@ -19,7 +19,7 @@ import numpy as np
 
 from .arguments import whole_number
 from .errors import InputError
-from .normalization import DEFAULT_NORMALIZATION, normalize
+from .normalization import DEFAULT_NORMALIZATION, checked_recipe, normalize
 
 #: Target value of pixels that are not annotated (napari Labels value 0 in scribble mode).
 IGNORE_INDEX = -1
@@ -29,6 +29,25 @@ LABEL_MODES: tuple[str, ...] = ("scribbles", "instances")
 
 
 # ---------------------------------------------------------------------------- images
+def as_array(value: Any, name: str) -> Any:
+    """numpy and dask arrays as they are; a torch tensor (any device, bf16 too) or a
+    nested list as a numpy array; anything else raises :class:`InputError`."""
+    if hasattr(value, "shape") and isinstance(getattr(value, "dtype", None), np.dtype):
+        return value
+    if hasattr(value, "detach") and hasattr(value, "cpu"):  # torch.Tensor
+        tensor = value.detach().cpu()
+        try:
+            return tensor.numpy()
+        except TypeError:  # bfloat16 and other types numpy does not have
+            return tensor.float().numpy()
+    try:
+        return np.asarray(value)
+    except (TypeError, ValueError) as err:
+        raise InputError(
+            f"{name} must be an array, got a {type(value).__name__} ({err})"
+        ) from None
+
+
 def as_channels_first(image: np.ndarray, channel_axis: int | None, in_channels: int) -> np.ndarray:
     """Return the image as (..., C, H, W) with C = ``in_channels``.
 
@@ -36,8 +55,7 @@ def as_channels_first(image: np.ndarray, channel_axis: int | None, in_channels: 
     napari RGB layers); None means a grey image or stack (..., H, W) that gets C = 1.
     Lazy arrays (dask) stay lazy: only their shape and dtype are looked at.
     """
-    if not (hasattr(image, "shape") and hasattr(image, "dtype")):
-        image = np.asarray(image)
+    image = as_array(image, "image")
     if image.dtype == bool:
         image = image.astype(np.uint8)
     if not np.issubdtype(image.dtype, np.number) or np.issubdtype(image.dtype, np.complexfloating):
@@ -212,7 +230,7 @@ def prepare_sample(
     target = labels_to_target(labels, mode, img.shape[-2:])
     if not (target != IGNORE_INDEX).any():
         raise InputError("the labels contain no annotations (all pixels are 0)")
-    normalization = dict(normalization or DEFAULT_NORMALIZATION)
+    normalization = checked_recipe(normalization).to_dict()
     img = normalize(img, normalization)
     if mode == "instances" and use_weight_map:
         weight = weight_map(labels, w0=w0, sigma=sigma, class_balance=class_balance)

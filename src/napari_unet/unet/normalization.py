@@ -19,6 +19,7 @@ from typing import Any
 import numpy as np
 
 from .errors import InputError
+from .record import Normalization, RecordError
 
 #: Percentile normalisation as in stardist / cellpose: (x - p_low) / (p_high - p_low).
 DEFAULT_NORMALIZATION: dict[str, Any] = {"method": "percentile", "low": 1.0, "high": 99.8}
@@ -28,15 +29,21 @@ CONSTANT_EPS = 8
 SCALE_RANGE_EPS = 1e-6
 
 
+def checked_recipe(normalization: Mapping[str, Any] | None) -> Normalization:
+    """The recipe (None: the default) checked as a model file's is (0 <= low < high <=
+    100, numbers, known keys and methods): :class:`InputError` names the bad field."""
+    try:
+        return Normalization.from_dict(normalization or DEFAULT_NORMALIZATION)
+    except RecordError as err:
+        raise InputError(str(err)) from None
+
+
 def percentiles_of(normalization: Mapping[str, Any] | None) -> tuple[float, float] | None:
     """(low, high) percentiles of a recipe, or None for ``{"method": "none"}``."""
-    norm = normalization or DEFAULT_NORMALIZATION
-    method = norm.get("method", "percentile")
-    if method == "none":
+    recipe = checked_recipe(normalization)
+    if recipe.method == "none":
         return None
-    if method != "percentile":
-        raise InputError(f"unknown normalisation method {method!r}")
-    return float(norm.get("low", 1.0)), float(norm.get("high", 99.8))
+    return float(recipe.low), float(recipe.high)
 
 
 def percentile_bounds(flat: np.ndarray, low: float, high: float) -> tuple[np.ndarray, np.ndarray]:
