@@ -62,11 +62,14 @@ def test_finished_is_reported_even_when_the_cleanup_fails():
     log: list = []
     runner = _runner(log)
 
-    class BrokenBar:
+    class BrokenJob:
         def close(self) -> None:
-            raise RuntimeError("bar")
+            raise RuntimeError("cleanup")
 
-    runner._worker, runner._pbar = object(), BrokenBar()
-    with pytest.raises(RuntimeError, match="bar"):
+    class Worker:
+        _gen = BrokenJob()
+
+    runner._worker = Worker()
+    with pytest.raises(RuntimeError, match="cleanup"):
         runner.deliver(runner._finished)
-    assert log == [("finished",)] and not runner.busy and runner._pbar is None
+    assert log == [("finished",)] and not runner.busy

@@ -186,6 +186,35 @@ def test_precise_batch_norm_switch_recomputes_the_statistics(setup, qtbot, monke
     assert widget.model.record.training[-1].batch_norm_recomputed == 0
 
 
+def test_training_reports_twice_a_second_with_every_loss(setup, qtbot) -> None:
+    """Every step's loss reaches the curve, in a few reports a second rather than one a
+    step (each report repaints the window); torch runs one thread in the main thread."""
+    import torch
+
+    from napari_unet.widgets.workers import StepsDone
+
+    viewer, widget = setup
+    assert torch.get_num_threads() == 1  # the widget keeps the main thread's torch single
+    widget.steps.value = 40
+    reports: list = []
+    on_event = widget.jobs.on_event
+
+    def count(event) -> None:
+        if isinstance(event, StepsDone):
+            reports.append(event)
+        on_event(event)
+
+    widget.jobs.on_event = count
+    t0 = time.perf_counter()
+    widget.train()
+    wait_idle(qtbot, widget)
+    seconds = time.perf_counter() - t0
+    assert widget.status.value.startswith("trained 40 steps"), widget.status.value
+    assert [p.step for r in reports for p in r.steps] == list(range(1, 41))
+    assert widget.loss_plot.steps == list(range(1, 41))
+    assert 1 <= len(reports) <= seconds / 0.5 + 2, (len(reports), seconds)
+
+
 def test_cancel_is_quick_and_the_event_loop_keeps_running(setup, qtbot) -> None:
     from qtpy.QtCore import QTimer
 

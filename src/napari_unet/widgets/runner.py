@@ -1,19 +1,19 @@
 """Run the widget's jobs (:mod:`.workers`) one at a time in a napari thread worker.
 
-The runner owns what every job needs: napari's activity bar, the cancel event, and getting
-the job's events, result and errors back to the main thread (as plain callbacks).
+The runner owns what every job needs: the cancel event, and getting the job's events,
+result and errors back to the main thread (as plain callbacks). It opens no napari
+activity bar: the widget has its own progress bar and Cancel, and the activity indicator
+repaints the window continuously, which under software OpenGL took ~15 % of a core from
+the training (docs/benchmarks.md, "Training in the widget").
 """
 
 from __future__ import annotations
 
-import inspect
 import threading
 import traceback
 from collections import deque
 from collections.abc import Callable
 from typing import Any
-
-from napari.utils import progress
 
 from .workers import JobFailed, guarded
 
@@ -23,7 +23,7 @@ class JobRunner:
 
     ``on_event(event)``: each event a generator job yields; ``on_result(value)``: what the
     job returns; ``on_error(exc)``: an exception the job raised (the original one for a
-    :class:`JobFailed`); ``on_aborted()``: quit from napari's activity dock;
+    :class:`JobFailed`); ``on_aborted()``: the worker was quit from outside;
     ``on_finished()``: always, last.
     """
 
@@ -43,7 +43,6 @@ class JobRunner:
         #: set by :meth:`cancel`; jobs check it between steps (or planes)
         self.cancel_event = threading.Event()
         self._worker: Any = None
-        self._pbar: Any = None
         self._detached = False  # the widget is gone: call none of the callbacks
         self._pending: deque[tuple[Callable[..., None], tuple[Any, ...]]] = deque()
         self._delivering = False
@@ -52,16 +51,12 @@ class JobRunner:
     def busy(self) -> bool:
         return self._worker is not None
 
-    def start(
-        self, job: Callable[..., Any], *args: Any, total: int, desc: str, **kwargs: Any
-    ) -> None:
-        """Run ``job(*args, **kwargs)`` in a thread worker; ``total`` steps for napari's
-        activity bar (0: unknown)."""
+    def start(self, job: Callable[..., Any], *args: Any, **kwargs: Any) -> None:
+        """Run ``job(*args, **kwargs)`` in a thread worker."""
         from napari.qt.threading import create_worker
 
         self.cancel_event.clear()
-        if inspect.isgeneratorfunction(job):
-            job = guarded(job)
+        job = guarded(job)
         worker = create_worker(job, *args, _ignore_errors=True, **kwargs)
         try:  # we report errors ourselves (with a message meant for the user)
             worker.errored.disconnect(worker._relay_error)
@@ -74,7 +69,6 @@ class JobRunner:
         worker.returned.connect(lambda value: self.deliver(self._result, value))
         worker.errored.connect(lambda exc: self.deliver(self._errored, exc))
         worker.finished.connect(lambda: self.deliver(self._finished))
-        self._pbar = progress(total=total, desc=desc)
         self._worker = worker
         worker.start()
 
@@ -85,11 +79,6 @@ class JobRunner:
         self.cancel_event.set()
         return True
 
-    def advance(self, done: int) -> None:
-        """Move napari's activity bar to ``done`` steps."""
-        if self._pbar is not None and done > self._pbar.n:
-            self._pbar.update(done - self._pbar.n)
-
     def detach(self, *_: Any) -> None:
         """The widget was deleted (its viewer closed): stop the job at its next step and
         call none of the widget's callbacks again; the job still cleans up."""
@@ -99,10 +88,11 @@ class JobRunner:
     def deliver(self, handler: Callable[..., None], *args: Any) -> None:
         """Call ``handler(*args)`` for a worker signal, one at a time and in order.
 
-        napari's activity bar runs ``processEvents()`` when it advances, which delivers the
-        worker's next queued signals *inside* the handler of the current one; unguarded,
-        a fast job nests handlers until Python's recursion limit. Signals arriving while a
-        handler runs are queued and handled by the outer call, after the current one.
+        A handler that runs ``processEvents()`` (napari's activity bar did, when it
+        advanced) delivers the worker's next queued signals *inside* the handler of the
+        current one; unguarded, a fast job nests handlers until Python's recursion limit.
+        Signals arriving while a handler runs are queued and handled by the outer call,
+        after the current one.
         """
         self._pending.append((handler, args))
         if self._delivering:
@@ -143,13 +133,10 @@ class JobRunner:
 
     def _finished(self) -> None:
         worker, self._worker = self._worker, None
-        pbar, self._pbar = self._pbar, None
         try:
             gen = getattr(worker, "_gen", None)
             if gen is not None:
-                gen.close()  # after an abort (napari's activity dock): run the job's cleanup
-            if pbar is not None:
-                pbar.close()
+                gen.close()  # after an abort: run the job's cleanup
         finally:  # whatever the cleanup did, the widget must not stay busy
             if not self._detached:
                 self.on_finished()

@@ -150,9 +150,12 @@ class TrainingSection(Section):
     def advance(self, done: int) -> None:
         self.progress_bar.value = min(done, self.progress_bar.max)
 
-    def show_step(self, event: Any) -> None:
-        """One training step done (a :class:`napari_unet.unet.training.Progress`)."""
-        self.loss_plot.add(event.step, event.loss)
+    def show_steps(self, steps: list[Any]) -> None:
+        """Training steps done (:class:`napari_unet.unet.training.Progress`, in order):
+        each loss goes on the curve, the last one in the status line."""
+        for step in steps:
+            self.loss_plot.add(step.step, step.loss)
+        event = steps[-1]
         self.advance(event.step)
         eta = event.eta
         left = f", ~{eta:.0f} s left" if np.isfinite(eta) else ""

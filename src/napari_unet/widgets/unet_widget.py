@@ -43,6 +43,7 @@ from .workers import (
     LiveView,
     Notice,
     PlaneResult,
+    StepsDone,
     TrainingPlane,
     WeightsReady,
     activations_job,
@@ -91,7 +92,11 @@ class UNetWidget(QWidget):
         super().__init__()
         from ..pretrained import list_pretrained
         from ..runtime.devices import available_devices
+        from ..runtime.threads import keep_main_thread_single
 
+        # the jobs run torch in a worker thread; a second OpenMP team in the main thread
+        # would halve their speed (runtime/threads.py)
+        keep_main_thread_single()
         self.viewer = napari_viewer
         #: the current model (a :class:`napari_unet.UNet`), or None until one is made/loaded
         self.model: Any = None
@@ -216,8 +221,6 @@ class UNetWidget(QWidget):
             self.jobs.cancel_event,
             lambda: self._live,
             lambda idx: image_plane(image, idx),
-            total=config.steps,
-            desc="U-Net training",
             image_name=image.name,
         )
 
@@ -257,8 +260,6 @@ class UNetWidget(QWidget):
             (labels.plan, self.training_section.weight_recipe()) if labels is not None else None,
             self.device.value,
             self.jobs.cancel_event,
-            total=len(indices),
-            desc="U-Net prediction",
             tta=bool(self.inspect_section.tta.value),
         )
 
@@ -287,8 +288,6 @@ class UNetWidget(QWidget):
             region,
             level,
             self.device.value,
-            total=0,
-            desc="U-Net activations",
         )
 
     # ============================================================== checks
@@ -306,9 +305,9 @@ class UNetWidget(QWidget):
         """True while a training, prediction or inspection runs."""
         return self.jobs.busy
 
-    def _run(self, job: Any, *args: Any, total: int, desc: str, **kwargs: Any) -> None:
+    def _run(self, job: Any, *args: Any, **kwargs: Any) -> None:
         self._set_busy(True)
-        self.jobs.start(job, *args, total=total, desc=desc, **kwargs)
+        self.jobs.start(job, *args, **kwargs)
 
     def _set_busy(self, busy: bool) -> None:
         for section in (self.model_section, self.training_section, self.inspect_section):
@@ -345,18 +344,14 @@ class UNetWidget(QWidget):
 
     # ============================================================== what the jobs report
     def _on_event(self, event: Any) -> None:
-        from ..unet.training import Progress
-
         job = self._job
-        if isinstance(event, Progress):
-            self.training_section.show_step(event)
-            self.jobs.advance(event.step)
+        if isinstance(event, StepsDone):
+            self.training_section.show_steps(event.steps)
         elif isinstance(event, PlaneResult):
             write_prediction(self.viewer, event, job.image, job.labels)
             if not event.live:
                 job.done += 1
                 self.training_section.advance(job.done)
-                self.jobs.advance(job.done)
         elif isinstance(event, WeightsReady):
             write_weights(self.viewer, job.image, event.planes, event.weights)
         elif isinstance(event, Notice):

@@ -10,6 +10,7 @@ training, ``torch.inference_mode`` in prediction).
 
 from __future__ import annotations
 
+import inspect
 import threading
 import time
 from collections.abc import Callable, Generator, Sequence
@@ -31,10 +32,23 @@ class JobFailed(Exception):
     re-raises it as this; the original is ``__cause__``."""
 
 
-def guarded(job: Callable[..., Generator[Any, None, Any]]) -> Callable[..., Generator]:
-    """Wrap a job generator so that every error reaches the worker's ``errored`` signal."""
+def guarded(job: Callable[..., Any]) -> Callable[..., Any]:
+    """Wrap a job (a generator or a plain function) for its worker thread: torch gets the
+    machine's threads there (:mod:`napari_unet.runtime.threads`), and every error of a
+    generator reaches the worker's ``errored`` signal."""
+    from ..runtime.threads import use_worker_threads
+
+    if not inspect.isgeneratorfunction(job):
+
+        def call(*args: Any, **kwargs: Any) -> Any:
+            use_worker_threads()
+            return job(*args, **kwargs)
+
+        call.__name__ = call.__qualname__ = getattr(job, "__name__", "job")
+        return call
 
     def run(*args: Any, **kwargs: Any) -> Generator[Any, None, Any]:
+        use_worker_threads()
         try:
             return (yield from job(*args, **kwargs))
         except RuntimeError as err:
@@ -50,6 +64,19 @@ class Notice:
     """Something the user should know (shown as a napari info notification)."""
 
     message: str
+
+
+@dataclass
+class StepsDone:
+    """The training steps done since the last report: the core's ``Progress`` of each, in
+    order. Reports come a few times a second, not once a step: every update of the dock
+    repaints the window, and under software OpenGL that costs the training its CPU."""
+
+    steps: list[Any]
+
+    @property
+    def last(self) -> Any:
+        return self.steps[-1]
 
 
 @dataclass
@@ -171,14 +198,15 @@ def train_job(
     read_plane: Callable[[Index], np.ndarray],
     *,
     image_name: str = "",
-    refresh_seconds: float = 2.0,
+    refresh_seconds: float = 3.0,
+    report_seconds: float = 0.5,
 ) -> Generator[Any, None, JobDone]:
     """Fit the head to the classes, prepare the samples (the workflow's
     :func:`~napari_unet.workflow.prepare_training`), train; refresh the live view.
 
-    Yields :class:`Notice`, :class:`WeightsReady`, the core's ``Progress`` after every step
-    and a live :class:`PlaneResult` every ``refresh_seconds`` (at most ~20 % of the time is
-    spent on refreshes) and after the last step.
+    Yields :class:`Notice`, :class:`WeightsReady`, :class:`StepsDone` every
+    ``report_seconds`` and after the last step done, and a live :class:`PlaneResult` every
+    ``refresh_seconds`` (at most ~10 % of the time is spent on refreshes) and at the end.
     """
     from ..unet.data import normalize
     from ..unet.training import train
@@ -221,23 +249,29 @@ def train_job(
         return PlaneResult(view.index, view.region, seg.probabilities, seg.labels, live=True)
 
     gen = train(model, samples, config, description=f"napari widget, {plan.mode}")
-    steps = 0
-    last_refresh, refresh_cost = time.perf_counter(), 0.0
+    steps = refreshes = 0
+    last_refresh, refresh_cost, refresh_total = time.perf_counter(), 0.0, 0.0
     cancelled = False
+    unreported: list[Any] = []
+    last_report = 0.0
     try:
         for progress in gen:
             steps = progress.step
-            yield progress
+            unreported.append(progress)
+            now = time.perf_counter()
+            if progress.step >= progress.steps or now - last_report >= report_seconds:
+                yield StepsDone(unreported)
+                unreported, last_report = [], now
             if cancel.is_set():
                 cancelled = True
                 break
-            now = time.perf_counter()
             if progress.step < progress.steps and now - last_refresh >= max(
-                refresh_seconds, 4 * refresh_cost
+                refresh_seconds, 9 * refresh_cost
             ):
                 result = refresh()
                 refresh_cost = time.perf_counter() - now
                 last_refresh = time.perf_counter()
+                refreshes, refresh_total = refreshes + 1, refresh_total + refresh_cost
                 if result is not None:
                     yield result
                 if cancel.is_set():
@@ -245,11 +279,14 @@ def train_job(
                     break
     finally:
         gen.close()  # model.eval() and the training record, in this thread
+    if unreported:  # cancelled between two reports
+        yield StepsDone(unreported)
     if not cancelled:
         result = refresh()
         if result is not None:
             yield result
     done = JobDone("train", cancelled=cancelled, steps=steps, seconds=time.perf_counter() - t0)
+    done.extra.update(refreshes=refreshes, refresh_seconds=refresh_total)
     last_run = model.record.last_run
     recomputed = last_run is not None and last_run.batch_norm_recomputed
     if config.recompute_batch_norm and not cancelled and not recomputed:
