@@ -11,21 +11,7 @@ torch work to one thread (no team) and gives the worker thread the machine's cor
 
 from __future__ import annotations
 
-import os
-
 _WORKER_THREADS: int | None = None
-
-
-def _default_threads() -> int:
-    """What torch would use in a fresh process: OMP_NUM_THREADS, else the usable cores."""
-    try:
-        return max(1, int(os.environ.get("OMP_NUM_THREADS", "")))
-    except ValueError:
-        pass
-    try:
-        return max(1, len(os.sched_getaffinity(0)))
-    except (AttributeError, OSError):
-        return max(1, os.cpu_count() or 1)
 
 
 def keep_main_thread_single() -> None:
@@ -44,10 +30,10 @@ def keep_main_thread_single() -> None:
 
 
 def use_worker_threads() -> int:
-    """In a worker thread: give its torch ops the machine's threads (set per thread)."""
+    """In a worker thread: give its torch ops the count the main thread had before
+    :func:`keep_main_thread_single` (set per thread); without it, torch's own count."""
     import torch
 
-    threads = _WORKER_THREADS or _default_threads()
-    if torch.get_num_threads() != threads:
-        torch.set_num_threads(threads)
-    return threads
+    if _WORKER_THREADS is not None and torch.get_num_threads() != _WORKER_THREADS:
+        torch.set_num_threads(_WORKER_THREADS)
+    return torch.get_num_threads()

@@ -74,10 +74,6 @@ class StepsDone:
 
     steps: list[Any]
 
-    @property
-    def last(self) -> Any:
-        return self.steps[-1]
-
 
 @dataclass
 class WeightsReady:
