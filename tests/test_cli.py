@@ -441,7 +441,6 @@ def test_gui_opens_napari_with_the_widget(monkeypatch, tmp_path, capsys):
 
     fake = types.SimpleNamespace(Viewer=Viewer, run=lambda: calls.append(("run",)))
     monkeypatch.setitem(sys.modules, "napari", fake)
-    monkeypatch.setattr("napari_unet.cli.gui.fit_window", lambda viewer: calls.append(("fit",)))
     image = tmp_path / "x.tif"
     tifffile.imwrite(image, np.zeros((8, 8), np.uint8))
     assert main(["gui", "--sample", str(image)]) == 0
@@ -450,7 +449,6 @@ def test_gui_opens_napari_with_the_widget(monkeypatch, tmp_path, capsys):
         ("sample", "napari-unet-explorer", "nuclei"),
         ("open", str(image)),
         ("dock", "napari-unet-explorer", "U-Net"),
-        ("fit",),
         ("run",),
     ]
     calls.clear()

@@ -36,42 +36,7 @@ def cmd_gui(args: argparse.Namespace) -> int:
         viewer.open_sample("napari-unet-explorer", "nuclei")
     for image in args.images:
         viewer.open(image)
+    # the widget fits the window to itself when it docks (widgets/window_fit.py)
     viewer.window.add_plugin_dock_widget("napari-unet-explorer", "U-Net")
-    fit_window(viewer)
     napari.run()
     return 0
-
-
-MIN_WINDOW = (1400, 900)  # logical pixels: room for the canvas beside the dock widget
-
-
-def fit_window(viewer) -> None:
-    """On napari's first run (no saved window size), grow its window to MIN_WINDOW within
-    the screen it is on, frame included, so the canvas is more than a strip beside the
-    dock; then fit the images to the canvas. A saved, maximised or full-screen window is
-    left as it is."""
-    from napari.settings import get_settings
-    from qtpy.QtCore import QTimer
-    from qtpy.QtWidgets import QApplication
-
-    window = viewer.window._qt_window
-    app = get_settings().application
-    saved = app.save_window_geometry and app.window_size is not None
-    screen = window.screen() or QApplication.primaryScreen()
-    if not (saved or window.isMaximized() or window.isFullScreen() or screen is None):
-        room = screen.availableGeometry()
-        frame, inner = window.frameGeometry(), window.geometry()
-        extra_w, extra_h = frame.width() - inner.width(), frame.height() - inner.height()
-        width = max(inner.width(), min(MIN_WINDOW[0], room.width() - extra_w))
-        height = max(inner.height(), min(MIN_WINDOW[1], room.height() - extra_h))
-        if (width, height) != (inner.width(), inner.height()):
-            # keep the whole frame on the screen
-            left = min(max(frame.left(), room.left()), room.right() + 1 - width - extra_w)
-            top = min(max(frame.top(), room.top()), room.bottom() + 1 - height - extra_h)
-            window.resize(width, height)
-            window.move(max(left, room.left()), max(top, room.top()))
-    # after the window manager has applied the new size; the timer dies with the window
-    timer = QTimer(window)
-    timer.setSingleShot(True)
-    timer.timeout.connect(viewer.reset_view)
-    timer.start(250)

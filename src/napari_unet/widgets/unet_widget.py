@@ -17,7 +17,8 @@ from typing import TYPE_CHECKING, Any
 
 import numpy as np
 from napari.utils.notifications import show_error, show_info
-from qtpy.QtWidgets import QVBoxLayout, QWidget
+from qtpy.QtCore import QSize, Qt
+from qtpy.QtWidgets import QFrame, QScrollArea, QVBoxLayout, QWidget
 
 from ..unet.data import InputError
 from . import layers as L
@@ -104,13 +105,8 @@ class UNetWidget(QWidget):
         self.model_section = ModelSection(list_pretrained())
         self.training_section = TrainingSection(available_devices())
         self.inspect_section = InspectSection()
-        layout = QVBoxLayout(self)
-        layout.setContentsMargins(4, 4, 4, 4)
-        for section in CONTROLS:
-            layout.addWidget(getattr(self, section))
-            for name in CONTROLS[section]:
-                setattr(self, name, getattr(getattr(self, section), name))
-        layout.addStretch(1)
+        self._lay_out_sections()
+        self._fitted = False
 
         self.jobs = JobRunner(
             on_event=self._on_event,
@@ -138,6 +134,43 @@ class UNetWidget(QWidget):
         self.reset_choices()
         self._set_model(None)
 
+    def _lay_out_sections(self) -> None:
+        """The sections one below the other in a scroll area: on a short screen the dock
+        scrolls instead of squeezing the sections (and the loss curve) below their size."""
+        content = QWidget()
+        column = QVBoxLayout(content)
+        column.setContentsMargins(4, 4, 4, 4)
+        for section in CONTROLS:
+            column.addWidget(getattr(self, section))
+            for name in CONTROLS[section]:
+                setattr(self, name, getattr(getattr(self, section), name))
+        column.addStretch(1)
+        self.scroll_area = QScrollArea()
+        self.scroll_area.setWidget(content)
+        self.scroll_area.setWidgetResizable(True)
+        self.scroll_area.setFrameShape(QFrame.Shape.NoFrame)
+        self.scroll_area.setHorizontalScrollBarPolicy(Qt.ScrollBarPolicy.ScrollBarAlwaysOff)
+        layout = QVBoxLayout(self)
+        layout.setContentsMargins(0, 0, 0, 0)
+        layout.addWidget(self.scroll_area)
+
+    def sizeHint(self) -> QSize:  # noqa: N802 - Qt API
+        """As narrow as the controls allow (long texts wrap), as tall as the sections."""
+        content = self.scroll_area.widget()
+        bar = self.scroll_area.verticalScrollBar().sizeHint().width()
+        width = content.minimumSizeHint().width() + bar + 8  # 8: the dock's own margins
+        return QSize(width, content.sizeHint().height())
+
+    def showEvent(self, event: Any) -> None:  # noqa: N802 - Qt API
+        """When first docked: give the canvas room beside the dock (widgets/window_fit.py)."""
+        super().showEvent(event)
+        window = self.window()
+        if not self._fitted and window is not self and window.isVisible():
+            from .window_fit import fit_window
+
+            self._fitted = True
+            fit_window(self.viewer, window)
+
     # ============================================================== 2. model
     def make_model(self) -> None:
         """Create (New U-Net) or load (pretrained, file) the model chosen under "source"."""
@@ -151,8 +184,10 @@ class UNetWidget(QWidget):
             self._error(str(err))
             return
         self._set_model(model)
-        self.training_section.adopt_weight_map_recipe(model)
+        adopted = self.training_section.adopt_weight_map_recipe(model)
         self._info(f"model ready: {describe_model(model).splitlines()[0]}")
+        if adopted:
+            self._info(adopted)
 
     def save_model(self, path: str | Path | None = None) -> Path | None:
         """Save the current model (asks for a file name when ``path`` is None)."""
@@ -200,7 +235,9 @@ class UNetWidget(QWidget):
             self._error(str(err))
             return
         if model is not self.model:
-            self.training_section.adopt_weight_map_recipe(model)
+            adopted = self.training_section.adopt_weight_map_recipe(model)
+            if adopted:
+                self._info(adopted)
         self._set_model(model)
         self._job = Job("train", image, labels)
         self._follow_view()
