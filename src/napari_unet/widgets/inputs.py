@@ -6,6 +6,7 @@ the widget shows it as a napari notification and changes nothing. No Qt, no torc
 
 from __future__ import annotations
 
+import re
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -34,6 +35,21 @@ class ImageInput:
     @property
     def data(self) -> Any:
         return self.layer.data
+
+    @property
+    def axis_labels(self) -> tuple[str, ...]:
+        """Names of the spatial axes for napari's sliders: the image layer's own names when
+        it has some, else "z" (or "t", "z") and "y", "x" (napari's default is "-3", "-2"...)."""
+        labels = [str(label) for label in self.layer.axis_labels]
+        if self.channel_axis is not None and self.channel_axis >= 0:
+            labels.pop(self.channel_axis)
+        n = len(self.spatial_shape)
+        if len(labels) == n and not all(re.fullmatch(r"-\d+", label) for label in labels):
+            return tuple(labels)
+        lead = {0: (), 1: ("z",), 2: ("t", "z")}.get(n - 2) or tuple(
+            f"axis {i}" for i in range(n - 2)
+        )
+        return (*lead, "y", "x")
 
     @property
     def lead_shape(self) -> tuple[int, ...]:
@@ -159,8 +175,8 @@ def check_channels(model: Any, image: ImageInput) -> None:
     if model.in_channels != image.in_channels:
         raise InputError(
             f"the model takes {model.in_channels} channel(s) but '{image.name}' has "
-            f"{image.in_channels}: fix the channel axis, or train a new model for this image "
-            "(source 'New U-Net')"
+            f"{image.in_channels}: fix the channel axis, or make a model for this image: "
+            "choose source 'New U-Net' and press 'Create new model', then Train"
         )
 
 

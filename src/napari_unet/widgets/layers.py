@@ -5,7 +5,12 @@ run updates the layer that carries the marker *and* still has that name (so a us
 layer called "segmentation", or a duplicated/renamed result, is never overwritten), or adds
 a new one. Results have the image's full spatial shape (..., H, W) and the image layer's
 scale and translate, so they overlay it; the class axis k of a_k(x) and p_k(x) comes first
-(napari aligns trailing axes) and becomes a slider.
+(napari aligns trailing axes) and becomes a slider named "class k"; the other sliders
+are named "z" (or "t", "z"), or as the image layer names them.
+
+Results belong to their image: a new result goes right above its image (layers the user
+adds later, on top, do not cover it), and when results of another image are written the
+results of the earlier image are hidden (their ``metadata["source"]`` names the image).
 """
 
 from __future__ import annotations
@@ -57,12 +62,60 @@ def find_output(viewer: Any, name: str) -> Layer | None:
     return owned[0] if owned else None
 
 
-def _placement(image: ImageInput, extra_axes: int) -> dict[str, tuple[float, ...]]:
-    """scale/translate for a layer of shape (extra..., *image.spatial_shape)."""
+CLASS_AXIS = "class k"  # the slider of a_k(x) and p_k(x)
+CHANNEL_AXIS = "channel"  # the slider of a level's activations
+
+
+def _placement(image: ImageInput, extra_axes: int) -> dict[str, tuple[Any, ...]]:
+    """scale/translate/axis_labels for a layer of shape (extra..., *image.spatial_shape):
+    the extra axis is the class axis k."""
     return {
         "scale": (1.0,) * extra_axes + tuple(image.scale),
         "translate": (0.0,) * extra_axes + tuple(image.translate),
+        "axis_labels": (CLASS_AXIS,) * extra_axes + image.axis_labels,
     }
+
+
+def _place(layer: Layer, placement: dict[str, tuple[Any, ...]]) -> None:
+    """Set an existing layer's scale, translate and axis names."""
+    layer.scale, layer.translate = placement["scale"], placement["translate"]
+    layer.axis_labels = placement["axis_labels"]
+
+
+def _source_layer(viewer: Any, image: ImageInput) -> Layer | None:
+    """The image layer the results are computed from, if it is still in the viewer."""
+    return image.layer if image.layer in viewer.layers else None
+
+
+def adopt(viewer: Any, layer: Layer, image: ImageInput, *, moved_in: bool) -> None:
+    """A result layer that was just added (or now shows another image's results,
+    ``moved_in``) goes right above its image and its image's other results, so layers
+    the user adds later do not cover it; the results of other images are hidden."""
+    if not moved_in:
+        return
+    source = _source_layer(viewer, image)
+    if source is not None:
+        _place_above(viewer.layers, layer, source)
+    for other in viewer.layers:
+        if is_output(other) and other.metadata.get("source") != image.name:
+            other.visible = False
+
+
+def _place_above(layers: Any, layer: Layer, source: Layer) -> None:
+    """Move ``layer`` just above ``source`` and the results of ``source`` already there."""
+    top = layers.index(source)
+    while (
+        top + 1 < len(layers)
+        and layers[top + 1] is not layer
+        and is_output(layers[top + 1])
+        and layers[top + 1].metadata.get("source") == source.name
+    ):
+        top += 1
+    current = layers.index(layer)
+    final = top + 1 if current > top else top
+    if current != final:
+        # napari's move takes the destination before the item is removed
+        layers.move(current, final if current > final else final + 1)
 
 
 def output_array(
@@ -109,15 +162,20 @@ def set_image(
             **placement,
             **kwargs,
         )
+        adopt(viewer, layer, image, moved_in=True)
         return layer
+    moved_in = layer.metadata.get("source") != image.name
+    if moved_in:  # shown (or not) as a new layer would be, even if hidden as stale
+        layer.visible = kwargs.get("visible", True)
     if layer.data is not data or layer.ndim != data.ndim:
         layer.data = data
     else:
         layer.refresh()
-    layer.scale, layer.translate = placement["scale"], placement["translate"]
+    _place(layer, placement)
     layer.contrast_limits_range = limits
     layer.contrast_limits = limits
     layer.metadata.update(meta)
+    adopt(viewer, layer, image, moved_in=moved_in)
     return layer
 
 
@@ -140,15 +198,19 @@ def set_labels(
     if layer is not None and not isinstance(layer, Labels):
         layer = None
     meta = {MARKER: name, "source": image.name}
+    moved_in = layer is None or layer.metadata.get("source") != image.name
     if layer is None:
         layer = viewer.add_labels(data, name=name, metadata=meta, **placement, **kwargs)
     else:
+        if moved_in:
+            layer.visible = kwargs.get("visible", True)
         if layer.data is not data:
             layer.data = data
         else:
             layer.refresh()
-        layer.scale, layer.translate = placement["scale"], placement["translate"]
+        _place(layer, placement)
         layer.metadata.update(meta)
+    adopt(viewer, layer, image, moved_in=moved_in)
     if like is not None:
         try:
             layer.colormap = like.colormap
@@ -189,25 +251,35 @@ def set_activations(
         ty0 + (offset[0] + level_translate[0]) * sy,
         tx0 + (offset[1] + level_translate[1]) * sx,
     )
+    placement = {
+        "scale": scale,
+        "translate": translate,
+        "axis_labels": (CHANNEL_AXIS, *image.axis_labels),
+    }
     limits = robust_limits(data)
     layer = find_output(viewer, name)
     meta = {MARKER: name, "source": image.name}
     if layer is None or not isinstance(layer, Image):
-        return viewer.add_image(
+        layer = viewer.add_image(
             data,
             name=name,
             metadata=meta,
-            scale=scale,
-            translate=translate,
+            **placement,
             colormap="magma",
             contrast_limits=limits,
             blending="additive",
         )
+        adopt(viewer, layer, image, moved_in=True)
+        return layer
+    moved_in = layer.metadata.get("source") != image.name
+    if moved_in:
+        layer.visible = True
     layer.data = data
-    layer.scale, layer.translate = scale, translate
+    _place(layer, placement)
     layer.contrast_limits_range = limits
     layer.contrast_limits = limits
     layer.metadata.update(meta)
+    adopt(viewer, layer, image, moved_in=moved_in)
     return layer
 
 
