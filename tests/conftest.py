@@ -46,21 +46,31 @@ def load_isbi(index: int) -> tuple[np.ndarray, np.ndarray]:
 
 
 # ---------------------------------------------------------------------------- widget tests
-@pytest.fixture
-def errors():
-    """The messages of the error notifications shown since the test started."""
+def _notifications(severity: str):
+    """The messages of the notifications of ``severity`` shown from now on."""
     from napari.utils.notifications import NotificationSeverity, notification_manager
 
     start = len(notification_manager.records)
+    level = NotificationSeverity(severity)
 
     def new() -> list[str]:
         return [
-            str(n.message)
-            for n in notification_manager.records[start:]
-            if n.severity == NotificationSeverity.ERROR
+            str(n.message) for n in notification_manager.records[start:] if n.severity == level
         ]
 
     return new
+
+
+@pytest.fixture
+def errors():
+    """The messages of the error notifications shown since the test started."""
+    return _notifications("error")
+
+
+@pytest.fixture
+def infos():
+    """The messages of the information notifications shown since the test started."""
+    return _notifications("info")
 
 
 def snapshot(viewer) -> list[tuple[str, str, np.ndarray]]:

@@ -107,7 +107,15 @@ def test_predict_needs_a_fitting_model(setup, errors, crop) -> None:
     widget.image_layer.value = viewer.layers["rgb"]
     widget.predict()
     assert "takes 1 channel(s) but 'rgb' has 3" in errors()[-1]
-    assert len(errors()) == 3
+    # Train with the grey model kept says how to get a model for this image
+    widget.labels_layer.value = None
+    viewer.add_labels(crop["scribbles"].copy(), name="rgb scribbles")
+    before = snapshot(viewer)
+    widget.image_layer.value = viewer.layers["rgb"]
+    widget.labels_layer.value = viewer.layers["rgb scribbles"]
+    widget.train()
+    assert "choose source 'New U-Net' and press 'Create new model'" in errors()[-1]
+    assert len(errors()) == 4
     assert_unchanged(viewer, before)
 
 

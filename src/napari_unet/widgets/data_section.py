@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import math
 from typing import Any
 
 import numpy as np
@@ -167,5 +168,14 @@ class DataSection(Section):
         elif plan.mode == "scribbles":
             what = f"scribbles: classes {', '.join(str(int(v)) for v in values if v != 0)}"
         self.data_info.value = (
-            f"{what}; {annotated:,} annotated pixels ({100 * annotated / max(data.size, 1):.1f} %)"
+            f"{what}; {annotated:,} annotated pixels ({percent(annotated, data.size)})"
         )
+
+
+def percent(part: int, whole: int) -> str:
+    """``part`` of ``whole`` in percent, two significant digits: "0.15 %", "1.8 %", "42 %"."""
+    if part <= 0:
+        return "0 %"
+    value = 100 * part / max(whole, 1)
+    digits = max(0, 1 - math.floor(math.log10(value)))
+    return f"{value:.{digits}f} %"

@@ -131,14 +131,25 @@ class TrainingSection(Section):
             class_balance=bool(self.class_balance.value),
         )
 
-    def adopt_weight_map_recipe(self, model: Any) -> None:
-        """Fine-tune with the weight map recipe the model was trained with, if it says."""
+    def adopt_weight_map_recipe(self, model: Any) -> str | None:
+        """Fine-tune with the weight map recipe the model was trained with, if it says.
+        Returns what changed, for a notice ("w0 10 -> 5, sigma 5 -> 3 ..."), or None."""
         recipe = WeightRecipe.recorded(model)
         if recipe is None:
-            return
+            return None
+        changes = [
+            f"{name} {getattr(self, name).value:g} -> {value:g}"
+            for name, value in (("w0", float(recipe.w0)), ("sigma", float(recipe.sigma)))
+            if float(getattr(self, name).value) != value
+        ]
+        if bool(self.class_balance.value) != bool(recipe.class_balance):
+            changes.append(f"class balance {'on' if recipe.class_balance else 'off'}")
         self.w0.value = float(recipe.w0)
         self.sigma.value = float(recipe.sigma)
         self.class_balance.value = bool(recipe.class_balance)
+        if not changes:
+            return None
+        return f"weight map w(x) set to the model's own recipe: {', '.join(changes)}"
 
     # ------------------------------------------------------------------ progress
     def begin(self, total: int, message: str) -> None:
