@@ -10,14 +10,16 @@ torch; creating the widget does (to list devices and bundled models).
 
 from __future__ import annotations
 
+import threading
 import traceback
+from collections import deque
 from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 import numpy as np
 from napari.utils.notifications import show_error, show_info
-from qtpy.QtCore import QSize, Qt
+from qtpy.QtCore import QSize, Qt, QTimer
 from qtpy.QtWidgets import QFrame, QScrollArea, QVBoxLayout, QWidget
 
 from ..unet.data import InputError
@@ -34,7 +36,7 @@ from .inputs import (
 from .inspect_section import InspectSection
 from .model_section import ModelSection, ask_save_path, write_model_file
 from .options import describe_model
-from .results import write_activations, write_prediction, write_weights
+from .results import prediction_steps, write_activations, write_weights
 from .runner import JobRunner
 from .training_section import TrainingSection
 from .view import camera, current_index, region_in_view
@@ -116,6 +118,12 @@ class UNetWidget(QWidget):
             on_finished=self._on_finished,
         )
         self._job: Job | None = None
+        # layer writes of the job's results, one per event-loop turn (_write_in_turns)
+        self._writes: deque[tuple[deque[Any], threading.Event]] = deque()
+        self._write_timer = QTimer(self)
+        self._write_timer.setSingleShot(True)
+        self._write_timer.setInterval(0)
+        self._write_timer.timeout.connect(self._write_next)
         self._live: LiveView | None = None  # the plane/region the training refreshes
         # closing the viewer deletes this widget: its running job must not call back into it
         self.destroyed.connect(self.jobs.detach)
@@ -259,6 +267,7 @@ class UNetWidget(QWidget):
             lambda: self._live,
             lambda idx: image_plane(image, idx),
             image_name=image.name,
+            wait_for_gui=True,
         )
 
     def cancel(self) -> None:
@@ -298,6 +307,7 @@ class UNetWidget(QWidget):
             self.device.value,
             self.jobs.cancel_event,
             tta=bool(self.inspect_section.tta.value),
+            wait_for_gui=True,
         )
 
     def show_activations(self) -> None:
@@ -385,15 +395,45 @@ class UNetWidget(QWidget):
         if isinstance(event, StepsDone):
             self.training_section.show_steps(event.steps)
         elif isinstance(event, PlaneResult):
-            write_prediction(self.viewer, event, job.image, job.labels)
+            self._write_in_turns(
+                prediction_steps(self.viewer, event, job.image, job.labels), event.applied
+            )
             if not event.live:
                 job.done += 1
                 self.training_section.advance(job.done)
         elif isinstance(event, WeightsReady):
-            write_weights(self.viewer, job.image, event.planes, event.weights)
+            self._write_in_turns(
+                [lambda: write_weights(self.viewer, job.image, event.planes, event.weights)],
+                event.applied,
+            )
         elif isinstance(event, Notice):
             self._info(event.message)
             self._set_model(self.model)  # e.g. a new head: other classes
+
+    def _write_in_turns(self, writes: list[Any], applied: threading.Event) -> None:
+        """Write a result's layers one per turn of the event loop, then let the job, which
+        waits for ``applied`` (workers.hand_over), go on. Each new layer costs napari
+        ~150 ms; one turn per layer keeps the window responsive in between."""
+        self._writes.append((deque(writes), applied))
+        if not self._write_timer.isActive():
+            self._write_next()
+
+    def _write_next(self) -> None:
+        if not self._writes:
+            return
+        writes, applied = self._writes[0]
+        try:
+            if writes:
+                writes.popleft()()
+        except Exception:
+            writes.clear()  # the rest of this result is dropped, the job goes on
+            raise
+        finally:
+            if not writes:
+                self._writes.popleft()
+                applied.set()
+            if self._writes:
+                self._write_timer.start()
 
     def _on_result(self, result: Any) -> None:
         if isinstance(result, ActivationResult):

@@ -58,6 +58,10 @@ def guarded(job: Callable[..., Any]) -> Callable[..., Any]:
     return run
 
 
+#: a refresh every REFRESH_SHARE_INVERSE x its cost at most: ~5 % of the time
+REFRESH_SHARE_INVERSE = 19
+
+
 # ------------------------------------------------------------------------------- events
 @dataclass
 class Notice:
@@ -81,6 +85,7 @@ class WeightsReady:
 
     planes: list[Index]
     weights: list[np.ndarray]
+    applied: threading.Event = field(default_factory=threading.Event, repr=False)
 
 
 @dataclass
@@ -96,6 +101,8 @@ class PlaneResult:
     weight: np.ndarray | None = None  # (h, w) w(x), 0 where not annotated
     loss: np.ndarray | None = None  # (h, w) -w(x) log p_l(x)(x), 0 where not annotated
     live: bool = False  # a refresh during training (only p_k(x) and segmentation)
+    #: set by the main thread once the result is in its layers (see :func:`hand_over`)
+    applied: threading.Event = field(default_factory=threading.Event, repr=False)
 
 
 @dataclass
@@ -196,13 +203,17 @@ def train_job(
     image_name: str = "",
     refresh_seconds: float = 3.0,
     report_seconds: float = 0.5,
+    wait_for_gui: bool = False,
 ) -> Generator[Any, None, JobDone]:
     """Fit the head to the classes, prepare the samples (the workflow's
     :func:`~napari_unet.workflow.prepare_training`), train; refresh the live view.
 
     Yields :class:`Notice`, :class:`WeightsReady`, :class:`StepsDone` every
     ``report_seconds`` and after the last step done, and a live :class:`PlaneResult` every
-    ``refresh_seconds`` (at most ~10 % of the time is spent on refreshes) and at the end.
+    ``refresh_seconds`` and at the end; at most ~5 % of the time goes to refreshes (with
+    fp32 previews on a 2-core CPU, 10 % kept the widget below 0.85x the headless speed).
+    ``wait_for_gui``: after w(x) and each live result, wait until the widget has written
+    it (:func:`hand_over`); the wait counts as refresh time.
     """
     from ..unet.data import normalize
     from ..unet.training import train
@@ -220,7 +231,10 @@ def train_job(
     samples = prepared.samples
     if cancel.is_set():
         return JobDone("train", cancelled=True, seconds=time.perf_counter() - t0)
-    yield WeightsReady([p.index for p in planes], [shown_weight(s) for s in samples])
+    ready = WeightsReady([p.index for p in planes], [shown_weight(s) for s in samples])
+    yield ready
+    if wait_for_gui:
+        hand_over(ready, cancel)
     by_index = {p.index: s for p, s in zip(planes, samples, strict=True)}
     from ..runtime.devices import resolve_device, resolve_precision
 
@@ -262,14 +276,16 @@ def train_job(
                 cancelled = True
                 break
             if progress.step < progress.steps and now - last_refresh >= max(
-                refresh_seconds, 9 * refresh_cost
+                refresh_seconds, REFRESH_SHARE_INVERSE * refresh_cost
             ):
                 result = refresh()
+                if result is not None:
+                    yield result
+                    if wait_for_gui:
+                        hand_over(result, cancel)
                 refresh_cost = time.perf_counter() - now
                 last_refresh = time.perf_counter()
                 refreshes, refresh_total = refreshes + 1, refresh_total + refresh_cost
-                if result is not None:
-                    yield result
                 if cancel.is_set():
                     cancelled = True
                     break
@@ -281,6 +297,8 @@ def train_job(
         result = refresh()
         if result is not None:
             yield result
+            if wait_for_gui:
+                hand_over(result, cancel)
     done = JobDone("train", cancelled=cancelled, steps=steps, seconds=time.perf_counter() - t0)
     done.extra.update(refreshes=refreshes, refresh_seconds=refresh_total)
     last_run = model.record.last_run
@@ -291,6 +309,20 @@ def train_job(
             "failed: see the terminal); the training statistics are kept"
         )
     return done
+
+
+# ------------------------------------------------------------------------------- hand-over
+def hand_over(event: WeightsReady | PlaneResult, cancel: threading.Event) -> None:
+    """Wait until the main thread has written ``event`` into its layers (it sets
+    ``event.applied``), or the job is cancelled, or 10 s have passed.
+
+    napari adds a layer in ~150 ms under software OpenGL, and updates one in ~50 ms; with
+    torch's threads on every core meanwhile, the event loop stalled for 0.4-0.8 s at the
+    first refresh (docs/benchmarks.md, "Training in the widget")."""
+    deadline = time.perf_counter() + 10.0
+    while not event.applied.wait(0.02):
+        if cancel.is_set() or time.perf_counter() > deadline:
+            return
 
 
 # ------------------------------------------------------------------------------- prediction
@@ -304,12 +336,14 @@ def predict_job(
     cancel: threading.Event,
     *,
     tta: bool = False,
+    wait_for_gui: bool = False,
 ) -> Generator[PlaneResult, None, JobDone]:
     """Overlap-tile prediction plane by plane (the workflow's
     :func:`~napari_unet.workflow.segment`): a_k(x), p_k(x), labels with the annotation's
     values, instances of the model's object class if it has one, and where the plane is
     annotated, w(x) and the per-pixel loss of the current model. ``tta``: average a_k(x)
-    over the 8 flips/quarter turns of each plane."""
+    over the 8 flips/quarter turns of each plane. ``wait_for_gui``: after each plane, wait
+    until the widget has written it (:func:`hand_over`)."""
     from ..unet.data import InputError, normalize
     from ..workflow import InstanceOptions, PredictOptions, sample_of, segment, shown_weight
 
@@ -356,6 +390,8 @@ def predict_job(
                     result.weight = shown_weight(sample)
                     result.loss = _loss_map(seg.logits, sample)
         yield result
+        if wait_for_gui:
+            hand_over(result, cancel)
     return JobDone("predict", steps=len(indices), seconds=time.perf_counter() - t0)
 
 
