@@ -18,7 +18,8 @@ hits both alike. Times run from the start of the work (for the widget, the press
 to the trained model, so they include loading the model and preparing the samples. For the
 widget the run also records CPU time by thread (from ``/proc/self/task``), how many events
 the job sent to the Qt main thread, the live refreshes and their cost, and the longest gap
-of a 20 ms Qt timer (a stall of the event loop).
+of a 20 ms Qt timer (a stall of the event loop), over the whole run and once the result
+layers exist.
 
 Writes the section between ``<!-- speed:widget-training start/end -->`` of
 docs/benchmarks.md.
@@ -121,6 +122,8 @@ def widget(config: dict[str, Any]) -> dict[str, Any]:
     on_event, on_result = w.jobs.on_event, w.jobs.on_result
     w.jobs.on_event = lambda e: (events.__setitem__(0, events[0] + 1), on_event(e))
     w.jobs.on_result = lambda r: (results.append(r), on_result(r))
+    inserted: list[float] = []  # when napari added a layer (the job's new result layers)
+    viewer.layers.events.inserted.connect(lambda _e: inserted.append(time.perf_counter()))
     ticks: list[float] = []
     tick = QTimer()
     tick.timeout.connect(lambda: ticks.append(time.perf_counter()))
@@ -142,6 +145,10 @@ def widget(config: dict[str, Any]) -> dict[str, Any]:
     pairs = list(zip(during, during[1:], strict=False))
     gaps = [b - a for a, b in pairs]
     stalls = [(round(a - t0, 2), round(b - a, 3)) for a, b in pairs if b - a > 0.1]
+    # once the result layers exist (0.5 s after napari added the last one), refreshes
+    # only update them
+    settled = max((t for t in inserted if t >= t0), default=t0) + 0.5
+    steady = [b - a for a, b in pairs if a >= settled]
     done = results[-1] if results else None
     extra = getattr(done, "extra", {})
     if not w.status.value.startswith("trained"):
@@ -153,8 +160,20 @@ def widget(config: dict[str, Any]) -> dict[str, Any]:
         "refreshes": extra.get("refreshes"),
         "refresh_seconds": extra.get("refresh_seconds"),
         "longest_stall_ms": round(1000 * max(gaps, default=0.0), 1),
+        "layers_added": len([t for t in inserted if t >= t0]),
+        "longest_steady_stall_ms": round(1000 * max(steady, default=0.0), 1),
         "stalls": stalls,
     }
+
+
+STALLS = (
+    "The longest stalls come when napari adds a layer: the job's w(x) at the start, and "
+    "p_k(x) and segmentation at the first refresh. The widget writes one layer per turn "
+    "of the event loop while the job waits (widgets/workers.py, `hand_over`), so a stall "
+    "is one layer: napari's own `add_image`/`add_labels` (vispy visual, layer controls, "
+    "dims sliders) and the redraw, 150-250 ms each here under software OpenGL even with "
+    "the CPU idle. Once the layers exist, a refresh only updates them."
+)
 
 
 def report(payload: dict[str, Any]) -> str:
@@ -183,7 +202,7 @@ def report(payload: dict[str, Any]) -> str:
             if mid.get("refreshes") is not None
             else "-"
         )
-        rows.append([label, "headless", f"{head:.1f}", f"{steps / head:.1f}", "1.00"] + ["-"] * 6)
+        rows.append([label, "headless", f"{head:.1f}", f"{steps / head:.1f}", "1.00"] + ["-"] * 7)
         rows.append(
             [
                 label,
@@ -197,6 +216,7 @@ def report(payload: dict[str, Any]) -> str:
                 mid["events"],
                 refresh,
                 mid["longest_stall_ms"],
+                mid.get("longest_steady_stall_ms", "-"),
             ]
         )
         checks.append(
@@ -206,6 +226,15 @@ def report(payload: dict[str, Any]) -> str:
         )
         stall = max(r["longest_stall_ms"] for r in wid)
         checks.append(sl.goal(f"{label}: longest Qt stall", f"{stall:.0f} ms", stall <= 200))
+        if all("longest_steady_stall_ms" in r for r in wid):
+            steady = max(r["longest_steady_stall_ms"] for r in wid)
+            checks.append(
+                sl.goal(
+                    f"{label}: longest Qt stall once the result layers exist",
+                    f"{steady:.0f} ms",
+                    steady <= 200,
+                )
+            )
     header = [
         "model",
         "run",
@@ -218,10 +247,11 @@ def report(payload: dict[str, Any]) -> str:
         "UI events",
         "live refreshes",
         "longest stall ms",
+        "... once the layers exist",
     ]
     goals = "Goals (issue 19): widget >= 0.85x headless, no stall over 200 ms."
     lines += [sl.table(header, rows), "", goals]
-    lines += ["", *checks]
+    lines += ["", *checks, "", STALLS]
     return "\n".join(lines)
 
 
