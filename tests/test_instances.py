@@ -54,3 +54,38 @@ def test_seed_threshold_must_lie_above_the_threshold():
     for bad in (0.5, 0.3, 1.0):
         with pytest.raises(ValueError, match="seed threshold"):
             instances_from_prediction(p, threshold=0.5, seed_threshold=bad)
+
+
+def _stadium(shape, centre, half_length, r):
+    """A capsule: a rectangle with half-disc ends (convex, its distance ridge a flat line)."""
+    yy, xx = np.mgrid[: shape[0], : shape[1]].astype(float)
+    dx = np.clip(np.abs(xx - centre[1]) - half_length, 0, None)
+    return dx**2 + (yy - centre[0]) ** 2 <= r**2
+
+
+@pytest.mark.parametrize("scale", [1, 4])
+def test_an_elongated_nucleus_stays_whole_and_touching_ones_split_at_every_size(scale):
+    """A convex capsule has a flat distance ridge (many local maxima): it must stay one
+    object. Two and three touching discs make waists (two: solidity 2 pi / (pi + 4) =
+    0.88 < 0.9): one object each. Both at 1x and 4x the size: the split criteria are
+    relative to the objects."""
+    s = scale
+    capsule = _stadium((40 * s, 80 * s), (20 * s, 40 * s), 20 * s, 8 * s)
+    out = instances_from_prediction(capsule.astype(np.float32), min_size=1)
+    assert out.max() == 1 and np.array_equal(out > 0, capsule)
+    shape = (40 * s, 110 * s)
+    centres = [(20 * s, (20 + 20 * i) * s) for i in range(3)]  # discs that touch
+    two = _disc(shape, centres[0], 10 * s) | _disc(shape, centres[1], 10 * s)
+    three = two | _disc(shape, centres[2], 10 * s)
+    for mask, n in ((two, 2), (three, 3)):
+        out = instances_from_prediction(mask.astype(np.float32), min_size=1)
+        assert out.max() == n
+        assert len({int(out[c]) for c in centres[:n]}) == n  # one id per disc centre
+        assert np.array_equal(out > 0, mask)
+
+
+def test_a_small_touching_pair_is_split_with_the_one_pixel_floor():
+    """Radii of 3 px: h = 0.2 x 3 < 1 px, so h is 1 px; the pair still splits."""
+    mask = _disc((12, 20), (6, 6), 3) | _disc((12, 20), (6, 11), 3)
+    out = instances_from_prediction(mask.astype(np.float32), min_size=1)
+    assert out.max() == 2 and out[6, 6] != out[6, 11]

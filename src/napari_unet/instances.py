@@ -11,8 +11,9 @@ def instances_from_prediction(
     threshold: float = 0.5,
     split_touching: bool = True,
     min_size: int = 10,
-    min_distance: int = 3,
     seed_threshold: float | None = None,
+    max_solidity: float = 0.9,
+    depth: float = 0.2,
 ) -> np.ndarray:
     """Instance labels (uint32, 0 = background) from a cell-probability map (..., H, W).
 
@@ -20,8 +21,13 @@ def instances_from_prediction(
     connected component is one object. With ``split_touching`` a seeded watershed
     separates touching cells:
 
-    - seeds from the distance transform (default): local maxima at least
-      ``min_distance`` apart, flooding -distance: for round, convex objects (nuclei);
+    - seeds from the distance transform (default), for round, convex objects (nuclei):
+      only a component that is clearly not convex (solidity, its area over its convex
+      hull's, below ``max_solidity``) is split, at the h-maxima of its distance transform
+      with h = ``depth`` x the median object radius (at least 1 px), flooding -distance.
+      A single nucleus, convex or elongated, has one such maximum and stays whole; two
+      touching nuclei make a waist (solidity drops) and two maxima. Both criteria are
+      relative, so the split behaves the same at every object size;
     - seeds from the probability (``seed_threshold`` given): the 4-connected components of
       p_cell > ``seed_threshold``, flooding 1 - p_cell, so two cells stay apart where a
       thin border between them is weak but present (cells between membranes, EM). A
@@ -45,7 +51,9 @@ def instances_from_prediction(
         if split_touching and seed_threshold is not None:
             labels = _probability_watershed(plane, threshold, seed_threshold, min_size)
         else:
-            labels = _instances_2d(plane > threshold, split_touching, min_size, min_distance)
+            labels = _instances_2d(
+                plane > threshold, split_touching, min_size, max_solidity, depth
+            )
         labels[labels > 0] += offset
         offset = max(offset, int(labels.max(initial=0)))
         out[index] = labels
@@ -66,25 +74,42 @@ def _probability_watershed(
 
 
 def _instances_2d(
-    mask: np.ndarray, split_touching: bool, min_size: int, min_distance: int
+    mask: np.ndarray, split_touching: bool, min_size: int, max_solidity: float, depth: float
 ) -> np.ndarray:
-    if not mask.any():
-        return np.zeros(mask.shape, np.uint32)
-    if split_touching:
-        from skimage.feature import peak_local_max
-        from skimage.segmentation import watershed
-
-        distance = ndi.distance_transform_edt(mask)
-        components, _ = ndi.label(mask)
-        peaks = peak_local_max(
-            distance, min_distance=min_distance, labels=components, exclude_border=False
-        )
-        markers = np.zeros(mask.shape, np.int32)
-        markers[tuple(peaks.T)] = np.arange(1, len(peaks) + 1)
-        labels = watershed(-distance, markers, mask=mask)
-    else:
-        labels, _ = ndi.label(mask)
+    labels, n = ndi.label(mask)
+    if n and split_touching:
+        labels = _split_non_convex(mask, labels, n, max_solidity, depth)
     return _drop_small_and_renumber(labels, min_size)
+
+
+def _split_non_convex(
+    mask: np.ndarray, components: np.ndarray, n: int, max_solidity: float, depth: float
+) -> np.ndarray:
+    """Split the components whose solidity is below ``max_solidity`` at the h-maxima of the
+    distance transform (h = ``depth`` x the median of the components' largest distance)."""
+    from skimage.measure import regionprops
+    from skimage.morphology import h_maxima
+    from skimage.segmentation import watershed
+
+    distance = ndi.distance_transform_edt(mask)
+    radii = ndi.maximum(distance, components, np.arange(1, n + 1))
+    h = max(1.0, depth * float(np.median(radii)))
+    out = components.astype(np.int64)
+    next_id = n + 1
+    for region in regionprops(components):
+        if region.solidity >= max_solidity:
+            continue
+        inside = components[region.slice] == region.label
+        d = np.where(inside, distance[region.slice], 0.0)
+        seeds, n_seeds = ndi.label(h_maxima(d, h).astype(bool) & inside)
+        if n_seeds < 2:
+            continue
+        parts = watershed(-d, seeds, mask=inside)
+        part_ids = out[region.slice]
+        for i in range(2, n_seeds + 1):
+            part_ids[parts == i] = next_id
+            next_id += 1
+    return out
 
 
 def _drop_small_and_renumber(labels: np.ndarray, min_size: int) -> np.ndarray:
