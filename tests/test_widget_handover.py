@@ -56,21 +56,33 @@ def timed_next(gen) -> tuple[object, float]:
     return value, time.perf_counter() - t0
 
 
-def test_prediction_waits_until_the_gui_has_written_the_plane(tiny_model) -> None:
+def test_prediction_waits_until_the_gui_has_written_the_first_plane(tiny_model) -> None:
+    """The first plane creates the result layers: the job waits for them; later planes
+    only update the layers and are predicted while the widget writes."""
     from napari_unet.widgets.workers import JobDone, PlaneResult
 
-    cancel = threading.Event()
-    gen = start_predicting(tiny_model, 2, True, cancel)
+    gen = start_predicting(tiny_model, 3, True, threading.Event())
     first, _ = timed_next(gen)
     assert isinstance(first, PlaneResult) and not first.applied.is_set()
     threading.Timer(0.4, first.applied.set).start()  # the GUI writes it 0.4 s later
     second, waited = timed_next(gen)
     assert isinstance(second, PlaneResult) and second.index == (1,)
     assert waited >= 0.4
-    # Cancel releases a job that waits for a GUI that never answers
+    third, _ = timed_next(gen)  # nobody sets second.applied: no wait
+    assert isinstance(third, PlaneResult) and third.index == (2,)
+    done, _ = timed_next(gen)
+    assert isinstance(done, JobDone) and done.steps == 3
+
+
+def test_cancel_releases_a_job_waiting_for_the_gui(tiny_model) -> None:
+    from napari_unet.widgets.workers import JobDone
+
+    cancel = threading.Event()
+    gen = start_predicting(tiny_model, 2, True, cancel)
+    timed_next(gen)  # the GUI never answers
     threading.Timer(0.2, cancel.set).start()
     done, waited = timed_next(gen)
-    assert isinstance(done, JobDone) and 0.2 <= waited < 2.0
+    assert isinstance(done, JobDone) and done.cancelled and 0.2 <= waited < 2.0
 
 
 def test_without_a_gui_the_job_does_not_wait(tiny_model) -> None:
@@ -104,7 +116,10 @@ def test_results_are_written_one_new_layer_per_event_loop_turn(make_napari_viewe
     added: list[tuple[str, int]] = []
     viewer.layers.events.inserted.connect(lambda e: added.append((e.value.name, turn[0])))
     widget.predict_button.native.click()
-    qtbot.waitUntil(lambda: not widget.busy, timeout=60_000)
+    qtbot.waitUntil(lambda: not widget.jobs.busy, timeout=60_000)
+    # the job has ended; the widget stays busy until its last layer is written
+    qtbot.waitUntil(lambda: not widget.busy, timeout=10_000)
+    assert widget.predict_button.enabled
     counter.stop()
     names = [name for name, _ in added]
     assert names == ["a_k(x)", "p_k(x)", "segmentation", "w(x)", "loss(x)"]

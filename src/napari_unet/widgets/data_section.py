@@ -176,6 +176,6 @@ def percent(part: int, whole: int) -> str:
     """``part`` of ``whole`` in percent, two significant digits: "0.15 %", "1.8 %", "42 %"."""
     if part <= 0:
         return "0 %"
-    value = 100 * part / max(whole, 1)
+    value = float(f"{100 * part / max(whole, 1):.2g}")  # 9.96 -> 10, not 10.0
     digits = max(0, 1 - math.floor(math.log10(value)))
     return f"{value:.{digits}f} %"

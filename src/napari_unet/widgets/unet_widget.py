@@ -349,8 +349,9 @@ class UNetWidget(QWidget):
     # ============================================================== state and messages
     @property
     def busy(self) -> bool:
-        """True while a training, prediction or inspection runs."""
-        return self.jobs.busy
+        """True while a training, prediction or inspection runs, or its results are still
+        being written into the layers."""
+        return self.jobs.busy or bool(self._writes)
 
     def _run(self, job: Any, *args: Any, **kwargs: Any) -> None:
         self._set_busy(True)
@@ -395,12 +396,12 @@ class UNetWidget(QWidget):
         if isinstance(event, StepsDone):
             self.training_section.show_steps(event.steps)
         elif isinstance(event, PlaneResult):
-            self._write_in_turns(
-                prediction_steps(self.viewer, event, job.image, job.labels), event.applied
-            )
             if not event.live:
                 job.done += 1
                 self.training_section.advance(job.done)
+            self._write_in_turns(
+                prediction_steps(self.viewer, event, job.image, job.labels), event.applied
+            )
         elif isinstance(event, WeightsReady):
             self._write_in_turns(
                 [lambda: write_weights(self.viewer, job.image, event.planes, event.weights)],
@@ -434,6 +435,8 @@ class UNetWidget(QWidget):
                 applied.set()
             if self._writes:
                 self._write_timer.start()
+            elif self._job is None:  # the job ended before its last result was written
+                self._set_busy(False)
 
     def _on_result(self, result: Any) -> None:
         if isinstance(result, ActivationResult):
@@ -452,5 +455,6 @@ class UNetWidget(QWidget):
 
     def _on_finished(self) -> None:
         self._job = None
-        self._set_busy(False)
+        if not self._writes:  # else the last write re-enables the controls
+            self._set_busy(False)
         self._set_model(self.model)  # the training so far, the classes

@@ -11,7 +11,7 @@ from __future__ import annotations
 from typing import Any
 
 MIN_WINDOW = (1400, 900)  # logical pixels: room for the canvas beside the dock widget
-MIN_CANVAS_WIDTH = 480  # a saved window narrower than this leaves for the canvas is widened
+MIN_CANVAS_WIDTH = 480  # a saved window is widened until the canvas has at least this
 
 
 def fit_window(viewer: Any, window: Any = None) -> None:

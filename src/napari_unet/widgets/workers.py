@@ -342,8 +342,10 @@ def predict_job(
     :func:`~napari_unet.workflow.segment`): a_k(x), p_k(x), labels with the annotation's
     values, instances of the model's object class if it has one, and where the plane is
     annotated, w(x) and the per-pixel loss of the current model. ``tta``: average a_k(x)
-    over the 8 flips/quarter turns of each plane. ``wait_for_gui``: after each plane, wait
-    until the widget has written it (:func:`hand_over`)."""
+    over the 8 flips/quarter turns of each plane. ``wait_for_gui``: after the first plane,
+    wait until the widget has written it (:func:`hand_over`), so napari creates the
+    result layers without competing with torch; later planes are predicted while the
+    widget writes the earlier ones."""
     from ..unet.data import InputError, normalize
     from ..workflow import InstanceOptions, PredictOptions, sample_of, segment, shown_weight
 
@@ -390,7 +392,7 @@ def predict_job(
                     result.weight = shown_weight(sample)
                     result.loss = _loss_map(seg.logits, sample)
         yield result
-        if wait_for_gui:
+        if wait_for_gui and n == 0:  # napari adds the layers; later planes only update them
             hand_over(result, cancel)
     return JobDone("predict", steps=len(indices), seconds=time.perf_counter() - t0)
 
