@@ -25,8 +25,9 @@ def instances_from_prediction(
       only a component that is clearly not convex (solidity, its area over its convex
       hull's, below ``max_solidity``) is split, at the h-maxima of its distance transform
       with h = ``depth`` x the median object radius (at least 1 px), flooding -distance.
-      A single nucleus, convex or elongated, has one such maximum and stays whole; two
-      touching nuclei make a waist (solidity drops) and two maxima. Both criteria are
+      A single convex nucleus, round or elongated, stays whole; two touching nuclei make
+      a waist (solidity drops) and two maxima. A strongly curved single nucleus can
+      still be cut. Both criteria are
       relative, so the split behaves the same at every object size;
     - seeds from the probability (``seed_threshold`` given): the 4-connected components of
       p_cell > ``seed_threshold``, flooding 1 - p_cell, so two cells stay apart where a
@@ -78,22 +79,31 @@ def _instances_2d(
 ) -> np.ndarray:
     labels, n = ndi.label(mask)
     if n and split_touching:
-        labels = _split_non_convex(mask, labels, n, max_solidity, depth)
+        labels = _split_non_convex(mask, labels, n, max_solidity, depth, min_size)
     return _drop_small_and_renumber(labels, min_size)
 
 
 def _split_non_convex(
-    mask: np.ndarray, components: np.ndarray, n: int, max_solidity: float, depth: float
+    mask: np.ndarray,
+    components: np.ndarray,
+    n: int,
+    max_solidity: float,
+    depth: float,
+    min_size: int,
 ) -> np.ndarray:
     """Split the components whose solidity is below ``max_solidity`` at the h-maxima of the
-    distance transform (h = ``depth`` x the median of the components' largest distance)."""
+    distance transform (h = ``depth`` x the median largest distance of the components of
+    at least ``min_size`` pixels: specks that are dropped later do not lower it)."""
     from skimage.measure import regionprops
     from skimage.morphology import h_maxima
     from skimage.segmentation import watershed
 
     distance = ndi.distance_transform_edt(mask)
-    radii = ndi.maximum(distance, components, np.arange(1, n + 1))
-    h = max(1.0, depth * float(np.median(radii)))
+    ids = np.arange(1, n + 1)
+    radii = ndi.maximum(distance, components, ids)
+    sizes = ndi.sum_labels(mask, components, ids)
+    kept = radii[sizes >= max(min_size, 1)]
+    h = max(1.0, depth * float(np.median(kept if len(kept) else radii)))
     out = components.astype(np.int64)
     next_id = n + 1
     for region in regionprops(components):
@@ -101,7 +111,8 @@ def _split_non_convex(
             continue
         inside = components[region.slice] == region.label
         d = np.where(inside, distance[region.slice], 0.0)
-        seeds, n_seeds = ndi.label(h_maxima(d, h).astype(bool) & inside)
+        # h_maxima's plateaus are 8-connected: a diagonal ridge is one seed, not several
+        seeds, n_seeds = ndi.label(h_maxima(d, h).astype(bool) & inside, np.ones((3, 3)))
         if n_seeds < 2:
             continue
         parts = watershed(-d, seeds, mask=inside)
