@@ -26,9 +26,9 @@ def instances_from_prediction(
       hull's, below ``max_solidity``) is split, at the h-maxima of its distance transform
       with h = ``depth`` x the median object radius (at least 1 px), flooding -distance.
       A single convex nucleus, round or elongated, stays whole; two touching nuclei make
-      a waist (solidity drops) and two maxima. A strongly curved single nucleus can
-      still be cut. Both criteria are
-      relative, so the split behaves the same at every object size;
+      a waist (solidity drops) and two maxima. Both criteria are relative, so the split
+      behaves the same at every object size. A strongly curved single nucleus can still
+      be cut;
     - seeds from the probability (``seed_threshold`` given): the 4-connected components of
       p_cell > ``seed_threshold``, flooding 1 - p_cell, so two cells stay apart where a
       thin border between them is weak but present (cells between membranes, EM). A

@@ -46,9 +46,7 @@ class ImageInput:
         n = len(self.spatial_shape)
         if len(labels) == n and not all(re.fullmatch(r"-\d+", label) for label in labels):
             return tuple(labels)
-        lead = {0: (), 1: ("z",), 2: ("t", "z")}.get(n - 2) or tuple(
-            f"axis {i}" for i in range(n - 2)
-        )
+        lead = {1: ("z",), 2: ("t", "z")}.get(n - 2, tuple(f"axis {i}" for i in range(n - 2)))
         return (*lead, "y", "x")
 
     @property

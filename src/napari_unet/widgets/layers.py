@@ -82,20 +82,20 @@ def _place(layer: Layer, placement: dict[str, tuple[Any, ...]]) -> None:
     layer.axis_labels = placement["axis_labels"]
 
 
-def _source_layer(viewer: Any, image: ImageInput) -> Layer | None:
-    """The image layer the results are computed from, if it is still in the viewer."""
-    return image.layer if image.layer in viewer.layers else None
-
-
-def adopt(viewer: Any, layer: Layer, image: ImageInput, *, moved_in: bool) -> None:
-    """A result layer that was just added (or now shows another image's results,
-    ``moved_in``) goes right above its image and its image's other results, so layers
+def adopt(
+    viewer: Any, layer: Layer, image: ImageInput, *, new: bool, visible: bool = True
+) -> None:
+    """Give a result layer to ``image``: a ``new`` layer, or a reused one that showed
+    another image's results (it is then made ``visible`` as a new layer would be, even if
+    it was hidden as stale), goes right above the image and its other results, so layers
     the user adds later do not cover it; the results of other images are hidden."""
-    if not moved_in:
-        return
-    source = _source_layer(viewer, image)
-    if source is not None:
-        _place_above(viewer.layers, layer, source)
+    if not new:
+        if layer.metadata.get("source") == image.name:
+            return
+        layer.visible = visible
+        layer.metadata["source"] = image.name
+    if image.layer in viewer.layers:
+        _place_above(viewer.layers, layer, image.layer)
     for other in viewer.layers:
         if is_output(other) and other.metadata.get("source") != image.name:
             other.visible = False
@@ -162,11 +162,9 @@ def set_image(
             **placement,
             **kwargs,
         )
-        adopt(viewer, layer, image, moved_in=True)
+        adopt(viewer, layer, image, new=True)
         return layer
-    moved_in = layer.metadata.get("source") != image.name
-    if moved_in:  # shown (or not) as a new layer would be, even if hidden as stale
-        layer.visible = kwargs.get("visible", True)
+    adopt(viewer, layer, image, new=False, visible=kwargs.get("visible", True))
     if layer.data is not data or layer.ndim != data.ndim:
         layer.data = data
     else:
@@ -175,7 +173,6 @@ def set_image(
     layer.contrast_limits_range = limits
     layer.contrast_limits = limits
     layer.metadata.update(meta)
-    adopt(viewer, layer, image, moved_in=moved_in)
     return layer
 
 
@@ -198,19 +195,17 @@ def set_labels(
     if layer is not None and not isinstance(layer, Labels):
         layer = None
     meta = {MARKER: name, "source": image.name}
-    moved_in = layer is None or layer.metadata.get("source") != image.name
     if layer is None:
         layer = viewer.add_labels(data, name=name, metadata=meta, **placement, **kwargs)
+        adopt(viewer, layer, image, new=True)
     else:
-        if moved_in:
-            layer.visible = kwargs.get("visible", True)
+        adopt(viewer, layer, image, new=False, visible=kwargs.get("visible", True))
         if layer.data is not data:
             layer.data = data
         else:
             layer.refresh()
         _place(layer, placement)
         layer.metadata.update(meta)
-    adopt(viewer, layer, image, moved_in=moved_in)
     if like is not None:
         try:
             layer.colormap = like.colormap
@@ -269,17 +264,14 @@ def set_activations(
             contrast_limits=limits,
             blending="additive",
         )
-        adopt(viewer, layer, image, moved_in=True)
+        adopt(viewer, layer, image, new=True)
         return layer
-    moved_in = layer.metadata.get("source") != image.name
-    if moved_in:
-        layer.visible = True
+    adopt(viewer, layer, image, new=False)
     layer.data = data
     _place(layer, placement)
     layer.contrast_limits_range = limits
     layer.contrast_limits = limits
     layer.metadata.update(meta)
-    adopt(viewer, layer, image, moved_in=moved_in)
     return layer
 
 

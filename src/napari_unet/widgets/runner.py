@@ -46,7 +46,12 @@ class JobRunner:
         self._detached = False  # the widget is gone: call none of the callbacks
         self._pending: deque[tuple[Callable[..., None], tuple[Any, ...]]] = deque()
         self._delivering = False
-        self._quit_connected = False
+        from qtpy.QtWidgets import QApplication
+
+        app = QApplication.instance()
+        if app is not None:
+            # quitting napari waits for the workers: let a job waiting in hand_over go
+            app.aboutToQuit.connect(self.cancel_event.set)
 
     @property
     def busy(self) -> bool:
@@ -55,7 +60,6 @@ class JobRunner:
     def start(self, job: Callable[..., Any], *args: Any, **kwargs: Any) -> None:
         """Run ``job(*args, **kwargs)`` in a thread worker."""
         from napari.qt.threading import create_worker
-        from qtpy.QtWidgets import QApplication
 
         self.cancel_event.clear()
         job = guarded(job)
@@ -72,11 +76,6 @@ class JobRunner:
         worker.errored.connect(lambda exc: self.deliver(self._errored, exc))
         worker.finished.connect(lambda: self.deliver(self._finished))
         self._worker = worker
-        app = QApplication.instance()
-        if app is not None and not self._quit_connected:
-            # quitting napari waits for the workers: let a job waiting in hand_over go
-            app.aboutToQuit.connect(self.cancel_event.set)
-            self._quit_connected = True
         worker.start()
 
     def cancel(self) -> bool:

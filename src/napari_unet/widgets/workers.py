@@ -232,9 +232,7 @@ def train_job(
     if cancel.is_set():
         return JobDone("train", cancelled=True, seconds=time.perf_counter() - t0)
     ready = WeightsReady([p.index for p in planes], [shown_weight(s) for s in samples])
-    yield ready
-    if wait_for_gui:
-        hand_over(ready, cancel)
+    yield from _deliver(ready, cancel, wait_for_gui)
     by_index = {p.index: s for p, s in zip(planes, samples, strict=True)}
     from ..runtime.devices import resolve_device, resolve_precision
 
@@ -280,9 +278,7 @@ def train_job(
             ):
                 result = refresh()
                 if result is not None:
-                    yield result
-                    if wait_for_gui:
-                        hand_over(result, cancel)
+                    yield from _deliver(result, cancel, wait_for_gui)
                 refresh_cost = time.perf_counter() - now
                 last_refresh = time.perf_counter()
                 refreshes, refresh_total = refreshes + 1, refresh_total + refresh_cost
@@ -296,9 +292,7 @@ def train_job(
     if not cancelled:
         result = refresh()
         if result is not None:
-            yield result
-            if wait_for_gui:
-                hand_over(result, cancel)
+            yield from _deliver(result, cancel, wait_for_gui)
     done = JobDone("train", cancelled=cancelled, steps=steps, seconds=time.perf_counter() - t0)
     done.extra.update(refreshes=refreshes, refresh_seconds=refresh_total)
     last_run = model.record.last_run
@@ -323,6 +317,15 @@ def hand_over(event: WeightsReady | PlaneResult, cancel: threading.Event) -> Non
     while not event.applied.wait(0.02):
         if cancel.is_set() or time.perf_counter() > deadline:
             return
+
+
+def _deliver(
+    event: WeightsReady | PlaneResult, cancel: threading.Event, wait_for_gui: bool
+) -> Generator[Any, None, None]:
+    """Yield ``event`` to the widget and, with ``wait_for_gui``, :func:`hand_over`."""
+    yield event
+    if wait_for_gui:
+        hand_over(event, cancel)
 
 
 # ------------------------------------------------------------------------------- prediction
@@ -391,9 +394,8 @@ def predict_job(
                 if sample is not None and int(sample.target.max()) < seg.logits.shape[0]:
                     result.weight = shown_weight(sample)
                     result.loss = _loss_map(seg.logits, sample)
-        yield result
-        if wait_for_gui and n == 0:  # napari adds the layers; later planes only update them
-            hand_over(result, cancel)
+        # the first plane makes napari add the layers; later planes only update them
+        yield from _deliver(result, cancel, wait_for_gui and n == 0)
     return JobDone("predict", steps=len(indices), seconds=time.perf_counter() - t0)
 
 
