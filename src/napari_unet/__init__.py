@@ -9,6 +9,8 @@ The paper's notation in code (Ronneberger, Fischer & Brox 2015, section 3):
 - p_k(x)  :func:`pixel_softmax`: softmax over k
 - E       :func:`energy`: - sum_x w(x) log p_{l(x)}(x), averaged over annotated pixels
 - w(x)    :func:`weight_map`: w_c(x) + w0 exp(-(d1(x) + d2(x))^2 / (2 sigma^2))
+- one x   :func:`pixel_report`: the numbers above at one pixel; :func:`receptive_field`
+- H(x)    :func:`normalized_entropy`: -sum_k p_k(x) log p_k(x) / log K
 """
 
 from __future__ import annotations
@@ -27,6 +29,14 @@ _EXPORTS = {
     "weight_map": "unet.weight_maps",
     "class_balance_weights": "unet.weight_maps",
     "border_distances": "unet.weight_maps",
+    "border_term": "unet.weight_maps",
+    "pixel_report": "unet.pixel_report",
+    "receptive_field": "unet.receptive_field",
+    "input_gradient": "unet.receptive_field",
+    "normalized_entropy": "unet.uncertainty",
+    "where_to_annotate": "unet.uncertainty",
+    "channel_mosaic": "unet.channel_gallery",
+    "channel_statistics": "unet.channel_gallery",
     "elastic_deform": "unet.augment",
     "flip_rotate": "unet.augment",
     "augment_tile": "unet.augment",
