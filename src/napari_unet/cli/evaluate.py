@@ -97,11 +97,11 @@ def cmd_evaluate(args: argparse.Namespace) -> int:
         wanted = "_instances" if kind == "instances" else "_labels"
         if any(stem(p).endswith(wanted) for p in preds):
             preds = [p for p in preds if stem(p).endswith(wanted)]
-        scored = [p for p in preds if not stem(p).endswith("_probabilities")]
+        scored = [p for p in preds if not stem(p).endswith(("_probabilities", "_entropy"))]
         if preds and not scored:
             raise InputError(
-                "--predictions: only *_probabilities files given; evaluate scores label "
-                "images (the *_labels or *_instances files predict writes)"
+                "--predictions: only *_probabilities / *_entropy files given; evaluate scores "
+                "label images (the *_labels or *_instances files predict writes)"
             )
         pairs = _pair_by_stem(scored, gts)
     else:

@@ -11,7 +11,7 @@ from .options import HelpFormatter
 def build_parser() -> argparse.ArgumentParser:
     """The argument parser of the ``napari-unet`` console script."""
     from .. import __version__
-    from . import evaluate, gui, info, predict, train
+    from . import evaluate, gui, info, pixel, predict, train
 
     parser = argparse.ArgumentParser(
         prog=PROG,
@@ -24,10 +24,11 @@ def build_parser() -> argparse.ArgumentParser:
         "  napari-unet train --images imgs/ --labels masks/ --mode dense --out model.pt\n"
         "  napari-unet predict imgs/ --model model.pt --out results/\n"
         "  napari-unet evaluate --predictions results/ --labels masks/\n"
+        "  napari-unet pixel img.tif --at 43,464 --model model.pt --labels mask.tif\n"
         "  napari-unet info model.pt",
     )
     parser.add_argument("--version", action="version", version=f"%(prog)s {__version__}")
     sub = parser.add_subparsers(dest="command", metavar="COMMAND", required=True)
-    for command in (train, predict, evaluate, info, gui):
+    for command in (train, predict, evaluate, pixel, info, gui):
         command.add_parser(sub)
     return parser

@@ -23,7 +23,7 @@ from .progress import ProgressBar, status
 
 #: Suffixes of the files ``predict`` writes (``evaluate`` pairs <stem>_labels with <stem>).
 #: Earlier outputs are recognised by the mark napari-unet writes into them, not by these.
-OUTPUT_SUFFIXES = ("_labels", "_probabilities", "_instances")
+OUTPUT_SUFFIXES = ("_labels", "_probabilities", "_instances", "_entropy")
 
 
 def add_parser(sub: argparse._SubParsersAction) -> None:
@@ -34,7 +34,8 @@ def add_parser(sub: argparse._SubParsersAction) -> None:
         description="Segment images with a trained model.\n\n"
         "For each input <stem>.<ext> the output folder gets <stem>_labels.tif (class values, "
         "as in the annotations), and on request <stem>_probabilities.tif (p_k(x), float32, "
-        "classes first) and <stem>_instances.tif (one id per object).\n"
+        "classes first), <stem>_instances.tif (one id per object) and <stem>_entropy.tif "
+        "(H(x), the uncertainty of p_k(x), 0..1).\n"
         "zarr / OME-Zarr inputs are predicted lazily, chunk by chunk with the model's context "
         "as halo (the result equals the in-memory prediction exactly), and written to "
         "<stem>_labels.zarr / .ome.zarr. --workers or --scheduler run the chunks on a "
@@ -55,6 +56,12 @@ def add_parser(sub: argparse._SubParsersAction) -> None:
         help="file type of <stem>_labels for non-zarr inputs (png: 2D only)",
     )
     p.add_argument("--probabilities", action="store_true", help="also write <stem>_probabilities")
+    p.add_argument(
+        "--entropy",
+        action="store_true",
+        help="also write <stem>_entropy.tif: H(x) = -sum_k p_k log p_k / log K, 0 = certain, "
+        "1 = every class equally likely; where to annotate next (not for zarr inputs)",
+    )
     p.add_argument(
         "--instances",
         action="store_true",
@@ -250,12 +257,19 @@ def _output_paths(
                     f"{path}: --instances is not available for zarr inputs (objects can span "
                     "chunks); predict the labels, then split objects in napari"
                 )
+            if args.entropy:
+                raise InputError(
+                    f"{path}: --entropy is not available for zarr inputs yet; write "
+                    "--probabilities and compute H(x) from them"
+                )
         else:
             plan["labels"] = out / f"{s}_labels.{args.format}"
             if args.probabilities:
                 plan["probabilities"] = out / f"{s}_probabilities.tif"
             if args.instances:
                 plan["instances"] = out / f"{s}_instances.tif"
+            if args.entropy:
+                plan["entropy"] = out / f"{s}_entropy.tif"
         for target in plan.values():
             if target in seen:
                 raise InputError(
@@ -284,7 +298,7 @@ def _predict_file(
     img, axis = model_input(
         image, path, model.in_channels, args.channel_axis, note=lambda t: status(t, args)
     )
-    need_probs = "probabilities" in plan or "instances" in plan
+    need_probs = any(name in plan for name in ("probabilities", "instances", "entropy"))
     if client is not None:
         from ..io.distributed import compute, predict_dask
 
@@ -314,6 +328,10 @@ def _predict_file(
     if "instances" in plan:
         inst = split_instances(probs[object_channel], instance_options(args))
         write_labels(plan["instances"], inst)
+    if "entropy" in plan:
+        from ..unet.uncertainty import normalized_entropy
+
+        write_image(plan["entropy"], normalized_entropy(probs))
 
 
 @contextlib.contextmanager

@@ -13,6 +13,7 @@ call them directly. An option that one front-end offers is a field here, so the 
 get it by the same code (CONTRIBUTING.md, "adding an option").
 """
 
+from .inspection import PixelExplanation, class_names, explain_pixel
 from .labels import LABEL_MODES, LabelPlan, detect_label_mode, distinct_values, interpret_labels
 from .models import (
     ModelChoice,
@@ -36,6 +37,7 @@ from .samples import (
     AnnotatedPlane,
     WeightRecipe,
     annotated_planes,
+    pixel_terms,
     sample_of,
     shown_weight,
     training_samples,
@@ -48,15 +50,18 @@ __all__ = [
     "InstanceOptions",
     "LabelPlan",
     "ModelChoice",
+    "PixelExplanation",
     "PredictOptions",
     "PreparedTraining",
     "Segmentation",
     "WeightRecipe",
     "annotated_planes",
     "annotation_labels",
+    "class_names",
     "classes_for_training",
     "detect_label_mode",
     "distinct_values",
+    "explain_pixel",
     "fit_model",
     "instance_channel",
     "interpret_labels",
@@ -67,6 +72,7 @@ __all__ = [
     "prepare_training",
     "sample_of",
     "segment",
+    "pixel_terms",
     "shown_weight",
     "split_instances",
     "steps_trained",

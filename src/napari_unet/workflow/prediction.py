@@ -65,14 +65,15 @@ class InstanceOptions:
 
 @dataclass
 class Segmentation:
-    """What a prediction gives: a_k(x) and p_k(x) on request, the class channel + 1 of
-    every pixel, the labels with the annotation's values, and instances on request."""
+    """What a prediction gives: a_k(x), p_k(x) and H(x) on request, the class channel + 1
+    of every pixel, the labels with the annotation's values, and instances on request."""
 
     classes: np.ndarray  # argmax_k p_k(x) + 1
     labels: np.ndarray  # the annotation's values (dense models) or classes
     probabilities: np.ndarray | None = None
     logits: np.ndarray | None = None
     instances: np.ndarray | None = None
+    entropy: np.ndarray | None = None  # H(x) in [0, 1] (unet/uncertainty.py)
 
 
 def instance_channel(model: Any, options: InstanceOptions | None, asked: bool) -> int | None:
@@ -99,15 +100,18 @@ def segment(
     instances_asked: bool = True,
     probabilities: bool = False,
     logits: bool = False,
+    entropy: bool = False,
     normalized: bool = False,
     progress: Callable[[int, int], Any] | None = None,
 ) -> Segmentation:
     """Overlap-tile prediction of ``image`` and its post-processing, for every front-end.
 
     ``normalized``: the image is already normalised by the model's recipe. With
-    ``instances`` the object channel is split (see :func:`instance_channel`).
+    ``instances`` the object channel is split (see :func:`instance_channel`). ``entropy``:
+    also H(x), the normalised entropy of p_k(x) (:mod:`napari_unet.unet.uncertainty`).
     """
     from ..unet.tiling import predict_tiled
+    from ..unet.uncertainty import normalized_entropy
 
     options.validate()
     channel = instance_channel(model, instances, instances_asked)
@@ -123,13 +127,14 @@ def segment(
         precision=options.precision,
         normalize_input=not normalized,
         return_logits=logits,
-        return_probabilities=probabilities or channel is not None,
+        return_probabilities=probabilities or entropy or channel is not None,
         test_time_augmentation=options.tta,
         progress=progress,
     )
     result = Segmentation(pred.labels, annotation_labels(model, pred.labels))
     result.logits = pred.logits if logits else None
     result.probabilities = pred.probabilities if probabilities else None
+    result.entropy = normalized_entropy(pred.probabilities) if entropy else None
     if channel is not None:
         result.instances = split_instances(pred.probabilities[channel], instances)
     return result

@@ -15,6 +15,7 @@ from typing import Any
 import numpy as np
 
 from ..unet.data import IGNORE_INDEX, InputError, TrainingSample, prepare_sample
+from ..unet.pixel_report import PixelTerms
 from ..unet.record import WeightMapRecipe
 from .labels import LabelPlan
 
@@ -131,10 +132,24 @@ def shown_weight(sample: TrainingSample) -> np.ndarray:
     return np.where(sample.target != IGNORE_INDEX, sample.weight, 0.0).astype(np.float32)
 
 
+def pixel_terms(
+    sample: TrainingSample, labels: np.ndarray, plan: LabelPlan, recipe: WeightRecipe
+) -> PixelTerms:
+    """l(x), w(x) and w(x)'s border term of one plane, as the loss map uses them (the
+    pixel inspector shows them term by term)."""
+    from ..unet.weight_maps import border_term
+
+    border = None
+    if recipe.border and plan.mode == "instances":
+        border = border_term(plan.to_core(labels), recipe.w0, recipe.sigma)
+    return PixelTerms(sample.target, shown_weight(sample), border)
+
+
 __all__ = [
     "AnnotatedPlane",
     "WeightRecipe",
     "annotated_planes",
+    "pixel_terms",
     "sample_of",
     "shown_weight",
     "training_samples",
