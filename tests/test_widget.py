@@ -95,11 +95,11 @@ def test_train_then_predict_writes_the_layers(setup, qtbot, nuclei) -> None:
     run = widget.model.record.training[-1]
     assert run.config["precision"] == widget.precision.value == "auto"
 
-    # training wrote w(x) and a live refresh of p_k(x) and the segmentation
-    # (right above their image: the user's layers above it stay on top)
+    # training wrote w(x) and a live refresh of p_k(x), the segmentation, H(x) and its
+    # hint (right above their image: the user's layers above it stay on top)
     names = [layer.name for layer in viewer.layers]
     assert names[0] == "crop" and names[-1] == "crop scribbles"
-    assert set(names[1:-1]) == {"w(x)", "p_k(x)", "segmentation"}
+    assert set(names[1:-1]) == {"w(x)", "p_k(x)", "segmentation", "H(x)", "annotate next"}
     w = viewer.layers["w(x)"].data
     annotated = nuclei["scribbles"] > 0
     assert w.shape == (128, 128) and w.dtype == np.float32
@@ -115,6 +115,8 @@ def test_train_then_predict_writes_the_layers(setup, qtbot, nuclei) -> None:
         "segmentation",
         "a_k(x)",
         "loss(x)",
+        "H(x)",
+        "annotate next",
     }
     a = viewer.layers["a_k(x)"].data.copy()
     p = viewer.layers["p_k(x)"].data

@@ -96,9 +96,9 @@ def test_results_sit_above_their_image_and_stale_ones_hide(make_napari_viewer, q
     wait_idle(qtbot, widget)
     activations = next(layer for layer in viewer.layers if layer.name.startswith("activations"))
     names = [layer.name for layer in viewer.layers]
-    results = {"a_k(x)", "p_k(x)", "segmentation", activations.name}
-    assert names[0] == "first" and set(names[1:5]) == results
-    assert names[5:] == ["second", "my notes"]  # the user's layers are not moved
+    results = {"a_k(x)", "p_k(x)", "segmentation", "H(x)", "annotate next", activations.name}
+    assert names[0] == "first" and set(names[1:7]) == results
+    assert names[7:] == ["second", "my notes"]  # the user's layers are not moved
     viewer.add_points(name="added later")  # on top, as napari adds layers
 
     widget.image_layer.value = viewer.layers["second"]
@@ -106,8 +106,9 @@ def test_results_sit_above_their_image_and_stale_ones_hide(make_napari_viewer, q
     wait_idle(qtbot, widget)
     names = [layer.name for layer in viewer.layers]
     second = names.index("second")
-    assert set(names[second + 1 : second + 4]) == {"a_k(x)", "p_k(x)", "segmentation"}
-    assert names[second + 4 :] == ["my notes", "added later"]
+    results = {"a_k(x)", "p_k(x)", "segmentation", "H(x)", "annotate next"}
+    assert set(names[second + 1 : second + 6]) == results
+    assert names[second + 6 :] == ["my notes", "added later"]
     for name in ("p_k(x)", "segmentation"):
         assert viewer.layers[name].metadata["source"] == "second"
         assert viewer.layers[name].visible

@@ -122,7 +122,9 @@ def test_results_are_written_one_new_layer_per_event_loop_turn(make_napari_viewe
     assert widget.predict_button.enabled
     counter.stop()
     names = [name for name, _ in added]
-    assert names == ["a_k(x)", "p_k(x)", "segmentation", "w(x)", "loss(x)"]
+    assert names == [
+        *("a_k(x)", "p_k(x)", "segmentation", "H(x)", "w(x)", "loss(x)", "annotate next")
+    ]
     turns = [t for _, t in added]
     assert len(set(turns)) == len(turns), added
     # the job finished after the last write: every layer holds the prediction

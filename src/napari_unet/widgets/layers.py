@@ -19,7 +19,7 @@ import re
 from typing import Any
 
 import numpy as np
-from napari.layers import Image, Labels, Layer
+from napari.layers import Image, Labels, Layer, Shapes
 from napari.utils import Colormap
 
 from .inputs import ImageInput
@@ -33,9 +33,15 @@ WEIGHTS = "w(x)"
 LOSS = "loss(x)"
 SEGMENTATION = "segmentation"
 INSTANCES = "instances"
+ENTROPY = "H(x)"  # the uncertainty of p_k(x)
+HINT = "annotate next"  # the window in view with the highest mean H(x)
+RECEPTIVE_FIELD = "receptive field"  # of the inspected pixel
+GRADIENT = "|da_k(x)/dinput|"  # over the receptive field
 ACTIVATIONS = "activations: "  # + level name, e.g. "activations: encoder.0"
+GALLERY = "gallery: "  # + level name: the channels side by side
+CHANNEL_NUMBERS = "channel numbers"  # the gallery's captions
 
-OUTPUT_NAMES = (LOGITS, PROBABILITIES, WEIGHTS, LOSS, SEGMENTATION, INSTANCES)
+OUTPUT_NAMES = (LOGITS, PROBABILITIES, WEIGHTS, LOSS, SEGMENTATION, INSTANCES, ENTROPY)
 
 
 def _owns(layer: Layer, name: str) -> bool:
@@ -273,6 +279,74 @@ def set_activations(
     layer.contrast_limits = limits
     layer.metadata.update(meta)
     return layer
+
+
+def plane_rectangle(
+    box: tuple[float, float, float, float], plane_index: tuple[int, ...]
+) -> np.ndarray:
+    """The 4 corners (4, lead + 2) of the rectangle over pixels [y0, y1) x [x0, x1) of the
+    plane ``plane_index``, on the pixel edges (napari pixel centres are integers)."""
+    y0, y1, x0, x1 = (float(v) - 0.5 for v in box)
+    corners = [(y0, x0), (y0, x1), (y1, x1), (y1, x0)]
+    return np.array([(*plane_index, y, x) for y, x in corners], dtype=float)
+
+
+def set_rectangle(
+    viewer: Any,
+    name: str,
+    box: tuple[float, float, float, float],
+    image: ImageInput,
+    plane_index: tuple[int, ...],
+    *,
+    colour: str,
+    text: str = "",
+    mark: tuple[float, float, float, float] | None = None,
+) -> Shapes:
+    """Draw the rectangle of the Shapes layer ``name`` (added, or updated in place) over
+    pixels ``box`` = (y0, y1, x0, x1) of the plane ``plane_index`` of ``image``, and, with
+    ``mark``, a second uncaptioned one (the pixel a receptive field belongs to)."""
+    placement = _placement(image, 0)
+    shapes = [plane_rectangle(b, plane_index) for b in (box, mark) if b is not None]
+    corners = shapes[0]
+    layer = find_output(viewer, name)
+    if layer is not None and (not isinstance(layer, Shapes) or layer.ndim != corners.shape[1]):
+        viewer.layers.remove(layer)  # a drawing of ours, for an image of other dimensions
+        layer = None
+    meta = {MARKER: name, "source": image.name}
+    features = {"caption": [text] + [""] * (len(shapes) - 1)}
+    if layer is None:
+        layer = viewer.add_shapes(
+            shapes,
+            shape_type="rectangle",
+            name=name,
+            metadata=meta,
+            edge_color=colour,
+            edge_width=2,
+            face_color="transparent",
+            features=features,
+            text={"string": "{caption}", "color": colour, "anchor": "upper_left", "size": 9},
+            **placement,
+        )
+        adopt(viewer, layer, image, new=True)
+        viewer.layers.selection.active = image.layer  # keep the user's layer selected
+        return layer
+    adopt(viewer, layer, image, new=False)
+    _place(layer, placement)
+    layer.data = shapes
+    layer.shape_type = ["rectangle"] * len(shapes)
+    layer.features = features
+    layer.edge_color = colour
+    layer.face_color = "transparent"
+    layer.metadata.update(meta)
+    layer.refresh()
+    return layer
+
+
+def remove_output(viewer: Any, name: str) -> None:
+    """Remove the result layer ``name`` if this plugin owns it."""
+    layer = find_output(viewer, name)
+    if layer is not None:
+        viewer.layers.remove(layer)
 
 
 def class_colormap(rgba: Any, k: int) -> Colormap:

@@ -30,8 +30,8 @@ def write_weights(
 def prediction_steps(
     viewer: Any, r: PlaneResult, image: ImageInput, labels: LabelsInput | None
 ) -> list[Callable[[], None]]:
-    """The writes of a_k(x), p_k(x), segmentation, instances, w(x) and loss(x) of one plane
-    (or region), one call per output layer, in order. The widget runs them one per turn of
+    """The writes of a_k(x), p_k(x), segmentation, H(x), instances, w(x) and loss(x) of one
+    plane (or region), one call per output layer, in order. The widget runs them one per turn of
     the event loop: napari takes ~150 ms to add a layer under software OpenGL, and six new
     layers at once froze the window for a second.
 
@@ -112,6 +112,13 @@ def prediction_steps(
     if r.logits is not None:
         steps.append(logits)
     steps += [probabilities, segmentation]
+    if r.entropy is not None:
+        steps.append(
+            lambda: image_out(
+                L.ENTROPY, r.entropy, False, colormap="viridis", contrast_limits=(0.0, 1.0),
+                visible=False,
+            )
+        )  # fmt: skip
     if r.instances is not None:
         steps.append(instances)
     if r.weight is not None:

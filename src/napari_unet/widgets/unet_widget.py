@@ -1,7 +1,9 @@
-"""The "U-Net" dock widget: 1. Data -> 2. Model -> 3. Training -> 4. Predict and inspect.
+"""The "U-Net" dock widget: 1. Data -> 2. Model -> 3. Training -> 4. Predict and inspect
+-> 5. Look at a pixel.
 
 Each step of the workflow is a section (:mod:`.data_section`, :mod:`.model_section`,
-:mod:`.training_section`, :mod:`.inspect_section`); this module composes them and runs the
+:mod:`.training_section`, :mod:`.inspect_section`, :mod:`.pixel_section`, the mouse and
+view side in :mod:`.look_inside`); this module composes them and runs the
 user's actions: it checks the inputs (:mod:`.inputs`), runs the long work in a napari
 thread worker (:mod:`.runner`, :mod:`.workers`) and writes the results to layers with
 stable names (:mod:`.results`, :mod:`.layers`). Importing this module does not import
@@ -23,8 +25,10 @@ from qtpy.QtCore import QSize, Qt, QTimer
 from qtpy.QtWidgets import QFrame, QScrollArea, QVBoxLayout, QWidget
 
 from ..unet.data import InputError
+from ..workflow import class_names
 from . import layers as L
 from .data_section import DataSection
+from .gallery import class_plane, write_gallery
 from .inputs import (
     ImageInput,
     LabelsInput,
@@ -34,14 +38,19 @@ from .inputs import (
     user_errors,
 )
 from .inspect_section import InspectSection
+from .look_inside import LookInside
 from .model_section import ModelSection, ask_save_path, write_model_file
 from .options import describe_model
+from .pixel_inspector import predicted_logits, write_gradient
+from .pixel_section import PixelSection
 from .results import prediction_steps, write_activations, write_weights
 from .runner import JobRunner
 from .training_section import TrainingSection
 from .view import camera, current_index, region_in_view
 from .workers import (
     ActivationResult,
+    GalleryResult,
+    GradientResult,
     JobDone,
     LiveView,
     Notice,
@@ -50,6 +59,8 @@ from .workers import (
     TrainingPlane,
     WeightsReady,
     activations_job,
+    gallery_job,
+    gradient_job,
     predict_job,
     train_job,
 )
@@ -69,7 +80,11 @@ CONTROLS = {
         *("augment", "precise_batch_norm", "use_weight_map", "w0", "sigma", "class_balance"),
         *("train_button", "cancel_button", "progress_bar", "status", "loss_plot"),
     ),
-    "inspect_section": ("scope", "predict_button", "tta", "level", "inspect_button"),
+    "inspect_section": (
+        *("scope", "predict_button", "tta", "annotate_hint", "level"),
+        *("inspect_button", "gallery_button", "channel_table"),
+    ),
+    "pixel_section": ("follow_cursor", "gradient_button", "pixel_text", "field_info"),
 }
 
 
@@ -77,7 +92,7 @@ CONTROLS = {
 class Job:
     """The running job and what its results belong to."""
 
-    kind: str  # "train", "predict" or "activations"
+    kind: str  # "train", "predict", "activations", "gallery" or "gradient"
     image: ImageInput
     labels: LabelsInput | None = None
     done: int = 0  # planes written (prediction)
@@ -107,7 +122,11 @@ class UNetWidget(QWidget):
         self.model_section = ModelSection(list_pretrained())
         self.training_section = TrainingSection(available_devices())
         self.inspect_section = InspectSection()
+        self.pixel_section = PixelSection()
         self._lay_out_sections()
+        self.look_inside = LookInside(
+            napari_viewer, self.pixel_section, self.inspect_section, lambda: self.model
+        )
         self._fitted = False
 
         self.jobs = JobRunner(
@@ -127,13 +146,16 @@ class UNetWidget(QWidget):
         self._live: LiveView | None = None  # the plane/region the training refreshes
         # closing the viewer deletes this widget: its running job must not call back into it
         self.destroyed.connect(self.jobs.detach)
+        self.destroyed.connect(self.look_inside.detach)
 
         self.make_model_button.clicked.connect(self.make_model)
         self.save_button.clicked.connect(lambda: self.save_model())
         self.train_button.clicked.connect(self.train)
         self.cancel_button.clicked.connect(self.cancel)
         self.predict_button.clicked.connect(self.predict)
-        self.inspect_button.clicked.connect(self.show_activations)
+        self.inspect_button.clicked.connect(lambda: self.show_activations())
+        self.gallery_button.clicked.connect(self.show_gallery)
+        self.gradient_button.clicked.connect(self.show_gradient)
         events = self.viewer.layers.events
         for event in (events.inserted, events.removed, events.reordered):
             event.connect(self._on_layers_changed)
@@ -310,8 +332,9 @@ class UNetWidget(QWidget):
             wait_for_gui=True,
         )
 
-    def show_activations(self) -> None:
-        """Show the channels of the chosen level for (a crop of) the plane in view."""
+    def show_activations(self, gallery: bool = False) -> None:
+        """Show the channels of the chosen level for (a crop of) the plane in view; with
+        ``gallery`` also side by side beside the image, with their statistics."""
         if self.busy:
             return
         try:
@@ -322,20 +345,41 @@ class UNetWidget(QWidget):
             index = current_index(self.viewer, image)
             region = region_in_view(self.viewer, image)
             plane = image_plane(image, index)
+            labels = self.data_section.labels_for_loss(image) if gallery else None
+            classes = class_plane(labels, index)
         except refused() as err:
             self._error(str(err))
             return
-        self._job = Job("activations", image)
+        self._job = Job("gallery" if gallery else "activations", image)
         self.status.value = f"capturing {level}..."
-        self._run(
-            activations_job,
-            self.model,
-            plane,
-            index,
-            region,
-            level,
-            self.device.value,
-        )
+        job, extra = (gallery_job, (classes,)) if gallery else (activations_job, ())
+        self._run(job, self.model, plane, index, region, level, self.device.value, *extra)
+
+    def show_gallery(self) -> None:
+        """All channels of the chosen level side by side, with their statistics."""
+        self.show_activations(gallery=True)
+
+    def show_gradient(self) -> None:
+        """|d a_k(x) / d input| over the receptive field of the pinned pixel x."""
+        if self.busy:
+            return
+        try:
+            image = self._image_for_model()
+            pinned = self.pixel_section.pinned
+            if pinned is None or pinned[0] != image.name:
+                raise InputError("click a pixel of the predicted image first (pan/zoom mode)")
+            _, index, position = pinned
+            logits = predicted_logits(self.viewer, image, index)
+            if logits is None:
+                raise InputError("predict the plane first: the gradient is taken for its class")
+            k = int(np.argmax(logits[:, position[0], position[1]]))
+            plane = image_plane(image, index)
+        except refused() as err:
+            self._error(str(err))
+            return
+        self._job = Job("gradient", image)
+        self.status.value = f"gradient of a_{k + 1}(x) at {position}..."
+        self._run(gradient_job, self.model, plane, index, position, k, self.device.value)
 
     # ============================================================== checks
     def _image_for_model(self) -> ImageInput:
@@ -358,7 +402,8 @@ class UNetWidget(QWidget):
         self.jobs.start(job, *args, **kwargs)
 
     def _set_busy(self, busy: bool) -> None:
-        for section in (self.model_section, self.training_section, self.inspect_section):
+        sections = (self.model_section, self.training_section, self.inspect_section)
+        for section in (*sections, self.pixel_section):
             section.set_busy(busy)
 
     def _set_model(self, model: Any) -> None:
@@ -385,6 +430,7 @@ class UNetWidget(QWidget):
     def _on_view_changed(self, *_: Any) -> None:
         if self._job is not None and self._job.kind == "train":
             self._follow_view()
+        self.look_inside.schedule_hint()
         try:
             L.recolour_probabilities(self.viewer)
         except Exception:  # noqa: BLE001 - colours are cosmetic
@@ -399,9 +445,13 @@ class UNetWidget(QWidget):
             if not event.live:
                 job.done += 1
                 self.training_section.advance(job.done)
-            self._write_in_turns(
-                prediction_steps(self.viewer, event, job.image, job.labels), event.applied
-            )
+                self.look_inside.image = job.image
+                self.pixel_section.remember_terms(job.image.name, event.index, event.terms)
+            steps = prediction_steps(self.viewer, event, job.image, job.labels)
+            if event.entropy is not None:
+                self.look_inside.hint_image = job.image
+                steps.append(self.look_inside.redraw_hint)
+            self._write_in_turns(steps, event.applied)
         elif isinstance(event, WeightsReady):
             self._write_in_turns(
                 [lambda: write_weights(self.viewer, job.image, event.planes, event.weights)],
@@ -439,8 +489,24 @@ class UNetWidget(QWidget):
                 self._set_busy(False)
 
     def _on_result(self, result: Any) -> None:
+        image = self._job.image if self._job is not None else None
         if isinstance(result, ActivationResult):
-            self.status.value = write_activations(self.viewer, result, self._job.image)
+            self.status.value = write_activations(self.viewer, result, image)
+        elif isinstance(result, GalleryResult):
+            self.status.value = write_activations(self.viewer, result.activations, image)
+            write_gallery(
+                self.viewer,
+                result.activations.level,
+                result.mosaic,
+                image,
+                result.activations.index,
+            )
+            names = {k + 1: name for k, name in enumerate(class_names(self.model))}
+            self.inspect_section.show_statistics(*result.statistics.rows(names))
+        elif isinstance(result, GradientResult):
+            self.status.value = write_gradient(
+                self.viewer, image, result.index, result.gradient, result.field, result.k
+            )
         elif isinstance(result, JobDone):
             self.status.value = result.summary()
 

@@ -100,7 +100,9 @@ class PlaneResult:
     instances: np.ndarray | None = None  # (h, w) uint32, ids unique within the plane
     weight: np.ndarray | None = None  # (h, w) w(x), 0 where not annotated
     loss: np.ndarray | None = None  # (h, w) -w(x) log p_l(x)(x), 0 where not annotated
-    live: bool = False  # a refresh during training (only p_k(x) and segmentation)
+    entropy: np.ndarray | None = None  # (h, w) H(x), the uncertainty of p_k(x)
+    terms: Any = None  # the plane's l(x), w(x) and border term (unet.pixel_report.PixelTerms)
+    live: bool = False  # a refresh during training (p_k(x), H(x) and segmentation)
     #: set by the main thread once the result is in its layers (see :func:`hand_over`)
     applied: threading.Event = field(default_factory=threading.Event, repr=False)
 
@@ -113,6 +115,26 @@ class ActivationResult:
     translate: tuple[float, float]
     index: Index
     offset: tuple[int, int]
+
+
+@dataclass
+class GalleryResult:
+    """A level's channels (shown as the activation layer) and their gallery."""
+
+    activations: ActivationResult
+    mosaic: Any  # unet.channel_gallery.Mosaic
+    statistics: Any  # unet.channel_gallery.ChannelStatistics
+
+
+@dataclass
+class GradientResult:
+    """|d a_k(x) / d input| over the receptive field of one pixel."""
+
+    index: Index
+    position: tuple[int, int]
+    k: int  # 1-based class
+    gradient: np.ndarray  # (h, w) over the field
+    field: Any  # unet.receptive_field.ReceptiveField
 
 
 @dataclass
@@ -253,8 +275,10 @@ def train_job(
         else:
             plane = normalize(read_plane(view.index), model.record.normalization_dict())
         region = _crop(plane, view.region)
-        seg = segment(model, region, 0, preview, probabilities=True, normalized=True)
-        return PlaneResult(view.index, view.region, seg.probabilities, seg.labels, live=True)
+        seg = segment(model, region, 0, preview, probabilities=True, entropy=True, normalized=True)
+        return PlaneResult(
+            view.index, view.region, seg.probabilities, seg.labels, entropy=seg.entropy, live=True
+        )
 
     gen = train(model, samples, config, description=f"napari widget, {plan.mode}")
     steps = refreshes = 0
@@ -350,7 +374,7 @@ def predict_job(
     result layers without competing with torch; later planes are predicted while the
     widget writes the earlier ones."""
     from ..unet.data import InputError, normalize
-    from ..workflow import InstanceOptions, PredictOptions, sample_of, segment, shown_weight
+    from ..workflow import InstanceOptions, PredictOptions, pixel_terms, sample_of, segment
 
     t0 = time.perf_counter()
     norm = model.record.normalization_dict()
@@ -374,6 +398,7 @@ def predict_job(
                 instances_asked=False,
                 probabilities=True,
                 logits=True,
+                entropy=True,
                 normalized=True,
                 progress=check,
             )
@@ -383,6 +408,7 @@ def predict_job(
         result = PlaneResult(
             index, (0, h, 0, w), seg.probabilities, seg.labels, seg.logits, seg.instances
         )
+        result.entropy = seg.entropy
         if read_labels is not None and annotations is not None:
             labels = read_labels(index)
             plan, recipe = annotations
@@ -392,7 +418,8 @@ def predict_job(
                 except InputError:
                     sample = None  # e.g. a class the model does not have: no loss to show
                 if sample is not None and int(sample.target.max()) < seg.logits.shape[0]:
-                    result.weight = shown_weight(sample)
+                    result.terms = pixel_terms(sample, labels, plan, recipe)
+                    result.weight = result.terms.weight
                     result.loss = _loss_map(seg.logits, sample)
         # the first plane makes napari add the layers; later planes only update them
         yield from _deliver(result, cancel, wait_for_gui and n == 0)
@@ -424,3 +451,46 @@ def activations_job(
     return ActivationResult(
         level, acts.channels, acts.scale, acts.translate, index, (region[0], region[2])
     )
+
+
+def gallery_job(
+    model: Any,
+    plane: np.ndarray,
+    index: Index,
+    region: Region,
+    level: str,
+    device: str,
+    classes: np.ndarray | None,
+) -> GalleryResult:
+    """The channels of one level (as :func:`activations_job`), their mosaic and statistics
+    (``classes``: the plane's annotation as classes 1..K, 0 = not annotated)."""
+    from ..unet.channel_gallery import channel_mosaic, channel_statistics, labels_on_level
+
+    acts = activations_job(model, plane, index, region, level, device)
+    level_labels = None
+    if classes is not None:
+        level_labels = labels_on_level(
+            classes, acts.channels.shape[-2:], acts.scale, acts.translate, acts.offset
+        )
+    return GalleryResult(
+        acts, channel_mosaic(acts.channels), channel_statistics(acts.channels, level_labels)
+    )
+
+
+def gradient_job(
+    model: Any,
+    plane: np.ndarray,
+    index: Index,
+    position: tuple[int, int],
+    k: int,
+    device: str,
+) -> GradientResult:
+    """|d a_k(x) / d input| of the pinned pixel x over its receptive field (``k``: the
+    0-based class, the predicted one in the widget)."""
+    from ..runtime.devices import resolve_device
+    from ..unet.data import normalize
+    from ..unet.receptive_field import input_gradient
+
+    normalized = normalize(plane, model.record.normalization_dict())
+    gradient, field = input_gradient(model, normalized, position, k, device=resolve_device(device))
+    return GradientResult(index, position, k + 1, gradient, field)
