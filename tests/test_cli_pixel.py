@@ -74,12 +74,31 @@ def test_the_gradient_map_covers_the_receptive_field(work, capsys) -> None:  # n
     assert grad.max() > 0 and np.isfinite(grad).all()
 
 
+def test_a_stack_reads_its_label_mode_from_the_whole_file(work, capsys) -> None:  # noqa: F811
+    """Instance ids on two planes; plane 0 alone (ids 1, 2) would read as scribbles."""
+    image = tifffile.imread(work / "img.tif")
+    tifffile.imwrite(work / "stack.tif", np.stack([image, image[::-1]]))
+    cells = np.zeros((2, 48, 48), np.uint16)
+    cells[0, 5:15, 5:15], cells[0, 5:15, 17:27] = 1, 2
+    for i in range(12):
+        cells[1, 4 * i : 4 * i + 3, 30:34] = 3 + i
+    tifffile.imwrite(work / "cells.tif", cells)
+    argv = ["pixel", work / "stack.tif", "--model", work / "model.pt", "--plane", "0"]
+    argv += ["--at", "10,16", "--labels", work / "cells.tif", "--json"]
+    out = run_json(capsys, argv)
+    assert out["label"] == 1 and out["border"] is None  # background of an instance image
+    out = run_json(capsys, [*argv, "--weight-map", "--w0", "10", "--sigma", "5"])
+    d1, d2 = 1.0, 2.0  # (10, 16): column 17 starts cell 2, column 14 ends cell 1
+    assert out["border"] == pytest.approx(10 * math.exp(-((d1 + d2) ** 2) / 50), rel=1e-5)
+
+
 @pytest.mark.parametrize(
     ("extra", "phrase"),
     [
         (["--at", "48,0"], "outside the 48 x 48 plane"),
         (["--at", "3,3", "--plane", "2"], "does not exist"),
         (["--at", "3,3", "--labels", "wrong.tif"], "do not match"),
+        (["--at", "3,3", "--sigma", "0", "--weight-map"], "sigma must be > 0"),
         (["--at", "3,3", "--gradient", "img.tif"], "refusing to write over an input"),
         (["--at", "3,3", "--gradient", "g.png"], "as .tif"),
     ],

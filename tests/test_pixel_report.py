@@ -104,3 +104,16 @@ def test_border_term_by_hand_between_two_cells() -> None:
     )
     assert not border_term(cells, w0=0.0).any()
     assert not border_term(cells[:, :6]).any()  # one cell: no second-nearest
+
+
+def test_huge_activations_write_s_in_log_form() -> None:
+    a = np.zeros((2, 1, 1), np.float32)
+    a[:, 0, 0] = (1000.0, 998.0)
+    report = pixel_report(a, (0, 0))
+    text = "\n".join(report.lines())
+    log_s = 1000 + math.log(1 + math.exp(-2))
+    assert f"S = exp(1000) + exp(998) = exp({log_s:.5g})" in text
+    np.testing.assert_allclose(
+        report.probabilities, [1 / (1 + math.exp(-2)), 1 / (1 + math.exp(2))]
+    )
+    assert "l(x): no annotation given for this plane" in text

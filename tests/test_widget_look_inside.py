@@ -158,11 +158,31 @@ def test_a_click_pins_the_pixel_and_draws_its_receptive_field(predicted, qtbot) 
     assert grad.data.shape == field.shape
     np.testing.assert_allclose(grad.translate, (r0, c0))
     assert grad.data.max() > 0 and np.isfinite(grad.data).all()
+    assert grad.visible
     # the pixel itself and its neighbours drive the decision more than the field's edge
     centre = grad.data[
         pixel[0] - r0 - 2 : pixel[0] - r0 + 3, pixel[1] - c0 - 2 : pixel[1] - c0 + 3
     ]
     assert centre.mean() > grad.data[:3].mean()
+    look_at(qtbot, viewer, (30, 90))  # another pixel: the old gradient map is hidden
+    press_at_centre(qtbot, viewer)
+    assert widget.pixel_section.pinned[2] != pixel and not grad.visible
+
+
+def test_another_model_or_a_removed_a_k_layer_resets_the_inspector(predicted, qtbot) -> None:
+    viewer, widget, _ = predicted
+    look_at(qtbot, viewer, (64, 70))
+    qtbot.waitUntil(lambda: "in Omega" in widget.pixel_text.text())
+    click(qtbot, widget.make_model_button)  # a fresh copy of the bundled model
+    assert "another model: Predict again" in widget.pixel_text.text()
+    look_at(qtbot, viewer, (40, 50))
+    assert "in Omega" not in widget.pixel_text.text()  # the old a_k(x) is not shown
+    click(qtbot, widget.predict_button)
+    wait_done(qtbot, widget)
+    look_at(qtbot, viewer, (64, 70))
+    qtbot.waitUntil(lambda: "in Omega" in widget.pixel_text.text())
+    viewer.layers.remove(viewer.layers["a_k(x)"])
+    assert "a_k(x) layer was removed" in widget.pixel_text.text()
 
 
 def test_a_click_while_painting_does_not_pin(predicted, qtbot) -> None:
@@ -272,6 +292,15 @@ def test_a_stack_is_inspected_plane_by_plane(make_napari_viewer, qtbot) -> None:
     press_at_centre(qtbot, viewer)
     rect = viewer.layers["receptive field"].data[0]
     assert rect.shape == (4, 3) and (rect[:, 0] == 1).all()
+
+    # the gallery and its channel numbers lie on the plane in view
+    widget.level.value = "encoder.0"
+    click(qtbot, widget.gallery_button)
+    wait_done(qtbot, widget)
+    gallery = viewer.layers["gallery: encoder.0"]
+    numbers = viewer.layers["channel numbers"]
+    assert gallery.data_to_world((0, 0, 0))[0] == 1
+    assert numbers.data_to_world(numbers.data[0])[0] == 1
 
     viewer.dims.set_current_step(viewer.dims.ndim - 3, 2)  # z = 2: not predicted yet
     look_at(qtbot, viewer, (40, 40))

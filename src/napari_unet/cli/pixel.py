@@ -56,6 +56,22 @@ def add_parser(sub: argparse._SubParsersAction) -> None:
         help="how to read --labels (as `train` reads them)",
     )
     p.add_argument(
+        "--weight-map",
+        action="store_true",
+        default=None,
+        help="w(x) with the paper's border term (instances); default: the model's recorded "
+        "recipe, as the widget adopts it",
+    )
+    p.add_argument("--w0", type=float, default=None, help="border weight w0 (default: recorded)")
+    p.add_argument("--sigma", type=float, default=None, help="border width (default: recorded)")
+    p.add_argument(
+        "--class-balance",
+        action="store_true",
+        default=None,
+        help="w_c by inverse class frequency (default: recorded)",
+    )
+    p.add_argument("--tta", action="store_true", help="a_k(x) averaged over the 8 flips/rotations")
+    p.add_argument(
         "--gradient",
         metavar="FILE.tif",
         help="also write |d a_k(x) / d input| over the receptive field (k: the predicted class)",
@@ -77,19 +93,18 @@ def cmd_pixel(args: argparse.Namespace) -> int:
     model = load_model_arg(args)
     image = np.asarray(read_image(path, lazy=False))
     img, axis = model_input(image, path, model.in_channels, args.channel_axis)
-    plane = _plane(img, axis, args.plane, path)
+    plane, spatial = _plane(img, axis, args.plane, path)
     labels = plan = None
     if args.labels:
         full = np.asarray(read_labels(args.labels))
-        if full.shape[:-2] != () and full.ndim > 2:
-            full = full[args.plane]
-        if full.shape != plane.shape[-2:]:
+        if full.shape != spatial:
             raise InputError(
-                f"{args.labels}: labels of shape {full.shape} do not match the plane's "
-                f"{plane.shape[-2:]}"
+                f"{args.labels}: labels of shape {full.shape} do not match the image's "
+                f"spatial shape {spatial}"
             )
-        labels = full
-        plan = interpret_labels(distinct_values([labels]), args.mode, what=str(args.labels))
+        # the mode is read from the whole file, as `train` and the widget read it
+        plan = interpret_labels(distinct_values([full]), args.mode, what=str(args.labels))
+        labels = full[tuple(args.plane)]
     gradient_path = None
     if args.gradient:
         gradient_path = check_output(args.gradient, inputs=[path, args.labels or path])
@@ -101,8 +116,9 @@ def cmd_pixel(args: argparse.Namespace) -> int:
         args.at,
         labels=labels,
         plan=plan,
+        recipe=_recipe(model, args),
         index=tuple(args.plane),
-        options=PredictOptions(device=args.device),
+        options=PredictOptions(device=args.device, tta=args.tta),
     )
     if args.json:
         print(json.dumps(_as_dict(explained), indent=2))
@@ -113,8 +129,10 @@ def cmd_pixel(args: argparse.Namespace) -> int:
     return 0
 
 
-def _plane(img: np.ndarray, axis: int | None, index: tuple[int, ...], path: Path) -> np.ndarray:
-    """Plane ``index`` of the image as (C, H, W)."""
+def _plane(
+    img: np.ndarray, axis: int | None, index: tuple[int, ...], path: Path
+) -> tuple[np.ndarray, tuple[int, ...]]:
+    """Plane ``index`` of the image as (C, H, W), and the image's spatial shape."""
     from ..unet.data import InputError
 
     first = img[..., None, :, :] if axis is None else np.moveaxis(img, axis % img.ndim, -3)
@@ -122,7 +140,27 @@ def _plane(img: np.ndarray, axis: int | None, index: tuple[int, ...], path: Path
     if len(index) != len(lead) or any(not 0 <= i < n for i, n in zip(index, lead, strict=True)):
         what = f"a stack of {lead} planes: pass --plane" if lead else "one plane: drop --plane"
         raise InputError(f"{path}: plane {index or '()'} does not exist ({what})")
-    return np.ascontiguousarray(first[index], dtype=np.float32)
+    spatial = (*lead, *first.shape[-2:])
+    return np.ascontiguousarray(first[index], dtype=np.float32), spatial
+
+
+def _recipe(model: Any, args: argparse.Namespace) -> Any:
+    """The w(x) recipe: the model's recorded one (or the defaults), with the options given
+    on the command line replacing its parts."""
+    from dataclasses import replace
+
+    from ..workflow import WeightRecipe
+
+    recipe = WeightRecipe.recorded(model) or WeightRecipe()
+    given = {
+        "border": args.weight_map,
+        "w0": args.w0,
+        "sigma": args.sigma,
+        "class_balance": args.class_balance,
+    }
+    recipe = replace(recipe, **{k: v for k, v in given.items() if v is not None})
+    recipe.validate()
+    return recipe
 
 
 def _as_dict(explained: Any) -> dict[str, Any]:

@@ -44,6 +44,7 @@ class PixelReport:
     logits: np.ndarray  # (K,) a_k(x)
     probabilities: np.ndarray  # (K,) p_k(x), float64
     class_names: tuple[str, ...]
+    annotated_plane: bool = False  # an annotation of x's plane was given
     label: int | None = None  # l(x), 1-based; None = not annotated
     weight: float | None = None  # w(x)
     border: float | None = None  # the border term of w(x)
@@ -89,13 +90,18 @@ class PixelReport:
 
     def _softmax(self) -> list[str]:
         exps = " + ".join(f"exp({a:.4g})" for _, a in self._k(self.logits))
-        total = float(np.exp(self.logits.astype(np.float64)).sum())
-        lines = ["p_k(x) = exp(a_k(x)) / S, with", f"  S = {exps} = {total:.5g}"]
+        logits = self.logits.astype(np.float64)
+        log_total = float(logits.max() + np.log(np.exp(logits - logits.max()).sum()))
+        total = math.exp(log_total) if log_total < 700 else math.inf
+        shown = f"{total:.5g}" if math.isfinite(total) else f"exp({log_total:.5g})"
+        lines = ["p_k(x) = exp(a_k(x)) / S, with", f"  S = {exps} = {shown}"]
         for (k, a), p in zip(self._k(self.logits), self.probabilities, strict=True):
-            lines.append(f"  p_{k} = exp({a:.4g}) / {total:.5g} = {p:.4f} ({self._name(k)})")
+            lines.append(f"  p_{k} = exp({a:.4g}) / {shown} = {p:.4f} ({self._name(k)})")
         return lines
 
     def _energy(self) -> list[str]:
+        if not self.annotated_plane:
+            return ["l(x): no annotation given for this plane"]
         if self.label is None:
             return ["l(x): not annotated, so x adds nothing to the energy E"]
         lines = [f"l(x) = {self.label} ({self._name(self.label)})"]
@@ -149,6 +155,7 @@ def pixel_report(
     )
     if terms is None:
         return PixelReport(**report)
+    report["annotated_plane"] = True
     target = int(terms.target[row, col])
     if target == IGNORE_INDEX:
         return PixelReport(**report)

@@ -26,18 +26,22 @@ __all__ = ["hint_window_size", "normalized_entropy", "where_to_annotate"]
 def normalized_entropy(probabilities: np.ndarray) -> np.ndarray:
     """H(x) of p_k(x), shape (K, ...), class axis first: float32 of shape (...), in [0, 1].
 
-    0 log 0 counts as 0 (the limit); with K = 1 there is no doubt and H(x) = 0.
+    0 log 0 counts as 0 (the limit); with K = 1 there is no doubt and H(x) = 0. Summed one
+    class at a time in float32: memory is two (...) arrays besides p, for a whole stack too.
     """
-    p = np.asarray(probabilities, dtype=np.float64)
+    p = np.asarray(probabilities)
     if p.ndim < 1 or p.shape[0] < 1:
         raise InputError(f"p_k(x) needs a class axis first, got shape {p.shape}")
     k = p.shape[0]
+    h = np.zeros(p.shape[1:], np.float32)
     if k == 1:
-        return np.zeros(p.shape[1:], np.float32)
-    with np.errstate(divide="ignore", invalid="ignore"):
-        terms = np.where(p > 0, p * np.log(p), 0.0)
-    h = -terms.sum(axis=0) / math.log(k)
-    return np.clip(h, 0.0, 1.0).astype(np.float32)
+        return h
+    for p_k in p:
+        p_k = np.asarray(p_k, dtype=np.float32)
+        with np.errstate(divide="ignore", invalid="ignore"):
+            h -= np.where(p_k > 0, p_k * np.log(p_k), np.float32(0))
+    h /= np.float32(math.log(k))
+    return np.clip(h, 0.0, 1.0, out=h)
 
 
 def hint_window_size(region_shape: tuple[int, int]) -> int:

@@ -78,7 +78,8 @@ def _write_numbers(
     viewer: Any, mosaic: Any, image: ImageInput, index: Index, placement: dict[str, Any]
 ) -> None:
     positions = mosaic.label_positions()
-    coords = np.array([(*index, y + 1, x + 1) for y, x in positions], dtype=float)
+    lead = (0,) * len(index)  # the layer's translate already puts it on plane ``index``
+    coords = np.array([(*lead, y + 1, x + 1) for y, x in positions], dtype=float)
     features = {"channel": np.arange(mosaic.channels)}
     layer = L.find_output(viewer, L.CHANNEL_NUMBERS)
     if layer is not None and layer.ndim != coords.shape[1]:

@@ -46,6 +46,7 @@ class LookInside:
         self._hint_timer.timeout.connect(self.redraw_hint)
         viewer.mouse_move_callbacks.append(self.on_mouse_move)
         viewer.mouse_drag_callbacks.append(self.on_mouse_press)
+        viewer.layers.events.removed.connect(self._on_layer_removed)
         inspect.channel_table.cellClicked.connect(self._on_table_click)
         inspect.annotate_hint.changed.connect(lambda *_: self.redraw_hint())
 
@@ -58,6 +59,20 @@ class LookInside:
         ):
             if fn in callbacks:
                 callbacks.remove(fn)
+        self.viewer.layers.events.removed.disconnect(self._on_layer_removed)
+
+    def forget(self, why: str) -> None:
+        """Drop what the inspector reads (another model, a removed a_k(x) layer): its
+        numbers would no longer belong to the current model's prediction."""
+        self.image, self._shown = None, None
+        self.pixels.terms, self.pixels.terms_source, self.pixels.pinned = {}, None, None
+        self.pixels.show([why])
+        self.pixels.field_info.value = ""
+
+    def _on_layer_removed(self, event: Any) -> None:
+        layer = event.value
+        if layer.metadata.get(L.MARKER) == L.LOGITS and self.image is not None:
+            self.forget("the a_k(x) layer was removed: Predict again to inspect pixels")
 
     # ------------------------------------------------------------------ the pixel
     def on_mouse_move(self, _viewer: Any, event: Any) -> None:
@@ -110,9 +125,10 @@ class LookInside:
             position,
             self.pixels.terms_of(self.image.name, index),
         )
-        if lines is None:
-            return False
         self._shown = (index, position)
+        if lines is None:
+            self.pixels.show(["no a_k(x) layer of this image: Predict again to inspect pixels"])
+            return False
         self.pixels.show(lines)
         return True
 
@@ -122,6 +138,9 @@ class LookInside:
         if self.image is None or not self.show_pixel(index, position):
             return
         self.pixels.pinned = (self.image.name, index, position)
+        gradient = L.find_output(self.viewer, L.GRADIENT)
+        if gradient is not None:
+            gradient.visible = False  # it belongs to the pixel pinned before
         self.pixels.field_info.value = draw_receptive_field(
             self.viewer, self.model(), self.image, index, position
         )

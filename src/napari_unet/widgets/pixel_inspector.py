@@ -35,8 +35,8 @@ def report_lines(
     position: tuple[int, int],
     terms: Any,
 ) -> list[str] | None:
-    """The inspector's text for pixel ``position`` of plane ``index``, or None when that
-    plane has no prediction."""
+    """The inspector's text for pixel ``position`` of plane ``index``, or None when the
+    ``a_k(x)`` layer of the image is gone."""
     from ..unet.pixel_report import pixel_report
 
     logits = predicted_logits(viewer, image, index)

@@ -161,6 +161,7 @@ class UNetWidget(QWidget):
             event.connect(self._on_layers_changed)
         self.viewer.dims.events.current_step.connect(self._on_view_changed)
         camera(self.viewer).events.center.connect(self._on_view_changed)
+        camera(self.viewer).events.zoom.connect(self._on_view_changed)
         self.reset_choices()
         self._set_model(None)
 
@@ -269,6 +270,8 @@ class UNetWidget(QWidget):
             if adopted:
                 self._info(adopted)
         self._set_model(model)
+        if self.look_inside.image is not None:  # the model changes from the first step on
+            self.look_inside.forget("training changes the model: Predict again afterwards")
         self._job = Job("train", image, labels)
         self._follow_view()
         self.loss_plot.clear(config.steps)
@@ -407,6 +410,8 @@ class UNetWidget(QWidget):
             section.set_busy(busy)
 
     def _set_model(self, model: Any) -> None:
+        if model is not self.model and self.look_inside.image is not None:
+            self.look_inside.forget("another model: Predict again to inspect pixels")
         self.model = model
         self.model_section.show(model)
         self.inspect_section.show_levels(model)
