@@ -313,3 +313,22 @@ def test_steps_trained_sums_the_runs(tmp_path) -> None:
     assert steps_trained(model) == 12
     loaded = load_model(save_model(tmp_path / "runs.pt", model))
     assert steps_trained(loaded) == 12
+
+
+def test_rename_classes_changes_the_record_only() -> None:
+    import pytest as _pytest
+
+    from napari_unet.unet.data import InputError
+    from napari_unet.workflow import ModelChoice, open_model, parse_class_names, rename_classes
+
+    assert parse_class_names(" background ,nucleus ") == ["background", "nucleus"]
+    assert parse_class_names("") is None and parse_class_names("  ") is None
+    model = open_model(ModelChoice.new("tiny"), 1, 2)
+    weights = {k: v.clone() for k, v in model.state_dict().items()}
+    rename_classes(model, ["gap", "cell"])
+    assert model.record.classes.names == ["gap", "cell"]
+    assert all((v == weights[k]).all() for k, v in model.state_dict().items())
+    for names, phrase in ((["a"], "1 class names for the model's 2"), (["a", "a"], "twice")):
+        with _pytest.raises(InputError, match=phrase):
+            rename_classes(model, names)
+        assert model.record.classes.names == ["gap", "cell"]

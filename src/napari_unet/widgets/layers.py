@@ -281,6 +281,21 @@ def set_activations(
     return layer
 
 
+def set_class_features(layer: Labels, classes: list[tuple[int, str]]) -> None:
+    """The segmentation's features table: each label value and the name of its class
+    (napari shows it in the status bar under the cursor)."""
+    values = [v for v, _ in classes]
+    layer.features = {"index": values, "class": [name for _, name in classes]}
+
+
+def rename_class_features(viewer: Any, names: list[str]) -> None:
+    """New class names in the segmentation's features (the values stay)."""
+    layer = find_output(viewer, SEGMENTATION)
+    if layer is None or "class" not in layer.features or len(layer.features) != len(names):
+        return
+    set_class_features(layer, list(zip(layer.features["index"], names, strict=True)))
+
+
 def plane_rectangle(
     box: tuple[float, float, float, float], plane_index: tuple[int, ...]
 ) -> np.ndarray:

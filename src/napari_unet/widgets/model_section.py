@@ -7,12 +7,12 @@ from functools import lru_cache
 from pathlib import Path
 from typing import Any
 
-from magicgui.widgets import ComboBox, FileEdit, PushButton
+from magicgui.widgets import ComboBox, FileEdit, LineEdit, PushButton
 from qtpy.QtWidgets import QFileDialog, QWidget
 
 from ..unet.data import InputError
 from ..unet.presets import DEFAULT_PRESET
-from ..workflow import ModelChoice, open_model
+from ..workflow import ModelChoice, open_model, parse_class_names
 from .form import Section, TextLabel, row
 from .options import (
     FROM_FILE,
@@ -61,6 +61,13 @@ class ModelSection(Section):
         self.model_file = FileEdit(mode="r", filter=MODEL_FILTER)
         self.make_model_button = PushButton(text="Create new model")
         self.save_button = PushButton(text="Save model...")
+        self.class_names = LineEdit(value="")
+        self.class_names.native.setPlaceholderText("class 1, class 2, ...")
+        self.class_names.tooltip = (
+            "Names of the classes, in order, separated by commas (class k = label value k). "
+            "Enter renames the current model's classes; they go into saved files, the "
+            "segmentation layer's features and bioimage.io exports"
+        )
         self.model_info = TextLabel()
         self.make_model_button.tooltip = "Make the model chosen under 'source' the current model"
         self.save_button.tooltip = "Save the current model to a .pt file"
@@ -72,6 +79,7 @@ class ModelSection(Section):
                 ("preset", self._preset_row),
                 ("file", self._file_row),
                 ("", row(self.make_model_button, self.save_button)),
+                ("classes", self.class_names),
                 ("", self.model_info),
             ]
         )
@@ -109,6 +117,7 @@ class ModelSection(Section):
         bundled model's card is the tooltip."""
         self._current = model
         if model is not None:
+            self.show_class_names(model)
             self.model_info.value = describe_model(model)
             self.model_info.setToolTip(bundled_card(model))
             return
@@ -122,8 +131,17 @@ class ModelSection(Section):
         else:
             self.model_info.setToolTip("")
 
+    def names(self) -> list[str] | None:
+        """The class names typed in (None: the model's own, or "class k")."""
+        return parse_class_names(self.class_names.value)
+
+    def show_class_names(self, model: Any) -> None:
+        names = model.record.classes.names
+        self.class_names.value = ", ".join(names) if names else ""
+
     def set_busy(self, busy: bool) -> None:
         for widget in (
+            self.class_names,
             self.make_model_button,
             self.save_button,
             self.model_source,

@@ -89,6 +89,8 @@ def prediction_steps(
         seg[at] = r.labels
         like = labels.layer if labels is not None else None
         seg_layer = L.set_labels(v, L.SEGMENTATION, seg, image, like=like, opacity=0.45)
+        if r.classes:
+            L.set_class_features(seg_layer, r.classes)
         colour_source = like if like is not None else seg_layer
         p = L.find_output(v, L.PROBABILITIES)
         if p is not None:

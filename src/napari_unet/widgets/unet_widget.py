@@ -25,7 +25,7 @@ from qtpy.QtCore import QSize, Qt, QTimer
 from qtpy.QtWidgets import QFrame, QScrollArea, QVBoxLayout, QWidget
 
 from ..unet.data import InputError
-from ..workflow import class_names
+from ..workflow import class_names, classes_for_training, rename_classes
 from . import layers as L
 from .data_section import DataSection
 from .gallery import class_plane, write_gallery
@@ -73,7 +73,7 @@ CONTROLS = {
     "data_section": ("image_layer", "channel_axis", "labels_layer", "label_mode", "data_info"),
     "model_section": (
         *("model_source", "preset", "model_file"),
-        *("make_model_button", "save_button", "model_info"),
+        *("make_model_button", "save_button", "class_names", "model_info"),
     ),
     "training_section": (
         *("steps", "learning_rate", "tile_size", "batch_size", "optimizer", "device", "precision"),
@@ -150,6 +150,7 @@ class UNetWidget(QWidget):
 
         self.make_model_button.clicked.connect(self.make_model)
         self.save_button.clicked.connect(lambda: self.save_model())
+        self.class_names.native.editingFinished.connect(self.rename_classes)
         self.train_button.clicked.connect(self.train)
         self.cancel_button.clicked.connect(self.cancel)
         self.predict_button.clicked.connect(self.predict)
@@ -220,6 +221,37 @@ class UNetWidget(QWidget):
         if adopted:
             self._info(adopted)
 
+    def rename_classes(self) -> None:
+        """Give the current model the class names typed under Model (Enter)."""
+        names = self.model_section.names()
+        if self.busy or self.model is None or names is None:
+            return
+        if names == self.model.record.classes.names:
+            return
+        try:
+            rename_classes(self.model, names)
+        except InputError as err:
+            self._error(str(err))
+            self.model_section.show_class_names(self.model)  # back to the model's names
+            return
+        L.rename_class_features(self.viewer, names)
+        self._set_model(self.model)
+        self._info(f"classes named {', '.join(names)}")
+
+    def _typed_class_names(self, model: Any, labels: LabelsInput) -> list[str] | None:
+        """Class names typed for training (None: the model's own); refuses a wrong count
+        before anything starts."""
+        names = self.model_section.names()
+        if names is None or (model is self.model and names == model.record.classes.names):
+            return None
+        k = classes_for_training(model.n_classes, labels.plan)
+        if len(names) != k:
+            raise InputError(
+                f"{len(names)} class names under Model for the {k} classes of "
+                f"'{labels.name}': " + ", ".join(names)
+            )
+        return names
+
     def save_model(self, path: str | Path | None = None) -> Path | None:
         """Save the current model (asks for a file name when ``path`` is None)."""
         if self.busy:
@@ -253,6 +285,7 @@ class UNetWidget(QWidget):
                 model = self.model_section.build(image.in_channels, labels.n_classes)
             check_channels(model, image)
             check_trainable_size(model, image)
+            names = self._typed_class_names(model, labels)
             config = self.training_section.config()
             config.validate()
             from ..runtime.devices import resolve_device
@@ -292,6 +325,7 @@ class UNetWidget(QWidget):
             lambda: self._live,
             lambda idx: image_plane(image, idx),
             image_name=image.name,
+            class_names=names,
             wait_for_gui=True,
         )
 

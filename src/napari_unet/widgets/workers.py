@@ -102,6 +102,7 @@ class PlaneResult:
     loss: np.ndarray | None = None  # (h, w) -w(x) log p_l(x)(x), 0 where not annotated
     entropy: np.ndarray | None = None  # (h, w) H(x), the uncertainty of p_k(x)
     terms: Any = None  # the plane's l(x), w(x) and border term (unet.pixel_report.PixelTerms)
+    classes: list[tuple[int, str]] | None = None  # (segmentation value, class name) per k
     live: bool = False  # a refresh during training (p_k(x), H(x) and segmentation)
     #: set by the main thread once the result is in its layers (see :func:`hand_over`)
     applied: threading.Event = field(default_factory=threading.Event, repr=False)
@@ -176,6 +177,15 @@ def view_region(shape: tuple[int, int], center: tuple[float, float], max_side: i
     return tuple(region)  # type: ignore[return-value]
 
 
+def named_values(model: Any) -> list[tuple[int, str]]:
+    """(segmentation value, class name) of each class channel of ``model``."""
+    from ..workflow import class_names, label_values_table
+
+    table = label_values_table(model)
+    values = table.tolist() if table is not None else range(1, model.n_classes + 1)
+    return [(int(v), n) for v, n in zip(values, class_names(model), strict=True)]
+
+
 def _crop(a: np.ndarray, region: Region) -> np.ndarray:
     y0, y1, x0, x1 = region
     return a[..., y0:y1, x0:x1]
@@ -223,6 +233,7 @@ def train_job(
     read_plane: Callable[[Index], np.ndarray],
     *,
     image_name: str = "",
+    class_names: list[str] | None = None,
     refresh_seconds: float = 3.0,
     report_seconds: float = 0.5,
     wait_for_gui: bool = False,
@@ -246,7 +257,13 @@ def train_job(
         AnnotatedPlane(p.image, p.labels, image_name + _index_suffix(p.index)) for p in planes
     ]
     prepared = prepare_training(
-        model, annotated, plan, recipe, flips=config.augment, cancelled=cancel.is_set
+        model,
+        annotated,
+        plan,
+        recipe,
+        class_names=class_names,
+        flips=config.augment,
+        cancelled=cancel.is_set,
     )
     for notice in prepared.notices:
         yield Notice(notice)
@@ -277,7 +294,13 @@ def train_job(
         region = _crop(plane, view.region)
         seg = segment(model, region, 0, preview, probabilities=True, entropy=True, normalized=True)
         return PlaneResult(
-            view.index, view.region, seg.probabilities, seg.labels, entropy=seg.entropy, live=True
+            view.index,
+            view.region,
+            seg.probabilities,
+            seg.labels,
+            entropy=seg.entropy,
+            classes=named_values(model),
+            live=True,
         )
 
     gen = train(model, samples, config, description=f"napari widget, {plan.mode}")
@@ -408,7 +431,7 @@ def predict_job(
         result = PlaneResult(
             index, (0, h, 0, w), seg.probabilities, seg.labels, seg.logits, seg.instances
         )
-        result.entropy = seg.entropy
+        result.entropy, result.classes = seg.entropy, named_values(model)
         if read_labels is not None and annotations is not None:
             labels = read_labels(index)
             plan, recipe = annotations

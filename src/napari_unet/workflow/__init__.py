@@ -22,6 +22,8 @@ from .models import (
     label_values_table,
     object_channel,
     open_model,
+    parse_class_names,
+    rename_classes,
     steps_trained,
 )
 from .prediction import (
@@ -72,7 +74,9 @@ __all__ = [
     "prepare_training",
     "sample_of",
     "segment",
+    "parse_class_names",
     "pixel_terms",
+    "rename_classes",
     "shown_weight",
     "split_instances",
     "steps_trained",

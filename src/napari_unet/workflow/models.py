@@ -93,6 +93,24 @@ def check_class_names(names: list[str]) -> None:
         raise InputError(f"class names must differ; given twice: {', '.join(duplicates)}")
 
 
+def parse_class_names(text: str) -> list[str] | None:
+    """Class names as a user types them: "background, nucleus" (None when empty)."""
+    names = [n.strip() for n in str(text).split(",")]
+    return None if names == [""] else names
+
+
+def rename_classes(model: Any, names: list[str]) -> None:
+    """Name the model's K classes (its record: saved files, layers, bioimage.io exports);
+    the weights are untouched. Refuses a wrong count or bad names, changing nothing."""
+    if len(names) != model.n_classes:
+        raise InputError(
+            f"{len(names)} class names for the model's {model.n_classes} classes: "
+            + ", ".join(names)
+        )
+    check_class_names(names)
+    model.record.classes = replace(model.record.classes, names=list(names))
+
+
 def fit_model(model: Any, plan: LabelPlan, class_names: list[str] | None = None) -> list[str]:
     """Give ``model`` the head and the class record the annotations need; returns notices.
 
