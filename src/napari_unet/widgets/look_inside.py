@@ -61,6 +61,17 @@ class LookInside:
                 callbacks.remove(fn)
         self.viewer.layers.events.removed.disconnect(self._on_layer_removed)
 
+    def predicted(self, image: ImageInput) -> None:
+        """A prediction of ``image`` came: the inspector reads it from now on."""
+        if self.image is None or self._shown is None:
+            self.pixels.show(
+                [
+                    f"hover over '{image.name}' to see the numbers behind a pixel;"
+                    " click (pan/zoom mode) to pin it and draw its receptive field"
+                ]
+            )
+        self.image = image
+
     def forget(self, why: str) -> None:
         """Drop what the inspector reads (another model, a removed a_k(x) layer): its
         numbers would no longer belong to the current model's prediction."""

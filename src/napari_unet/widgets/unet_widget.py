@@ -484,7 +484,7 @@ class UNetWidget(QWidget):
             if not event.live:
                 job.done += 1
                 self.training_section.advance(job.done)
-                self.look_inside.image = job.image
+                self.look_inside.predicted(job.image)
                 self.pixel_section.remember_terms(job.image.name, event.index, event.terms)
             steps = prediction_steps(self.viewer, event, job.image, job.labels)
             if event.entropy is not None:
