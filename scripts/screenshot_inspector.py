@@ -1,5 +1,5 @@
-"""Make the README's pixel-inspector screenshot (and the user guide's channel gallery)
-and print the numbers it shows.
+"""Make the README's pixel-inspector screenshot (and the user guide's channel gallery and
+Export dialog) and print the numbers it shows.
 
 napari with the nuclei sample, the bundled model, the sample's instance labels as the
 annotation (so w(x) has its border term); Predict, then the mouse on the background pixel
@@ -51,6 +51,7 @@ def main() -> None:
     parser.add_argument(
         "--gallery-out", type=Path, default=ROOT / "docs" / "images" / "gallery.png"
     )
+    parser.add_argument("--export-out", type=Path, default=ROOT / "docs" / "images" / "export.png")
     parser.add_argument("--size", default="1500x1000", help="window size WxH")
     args = parser.parse_args()
 
@@ -106,6 +107,18 @@ def main() -> None:
     settle(app, 1.0)
     viewer.window._qt_window.grab().save(str(args.gallery_out))
     print(f"gallery screenshot {args.gallery_out}: {widget.status.value}")
+
+    widget.export_button.native.click()  # the Export dialog, filled in as a user would
+    dialog = widget.export_dialog
+    dialog.path.value = "/home/me/models/nuclei-unet.zip"
+    dialog.package_name.value = "Nuclei U-Net (napari-unet)"
+    dialog.description.value = "Background / nucleus U-Net for fluorescence nuclei."
+    dialog.authors.value = "Jane Doe, Max Mustermann"
+    dialog.resize(560, dialog.sizeHint().height())
+    settle(app, 0.5)
+    dialog.grab().save(str(args.export_out))
+    dialog.reject()
+    print(f"export dialog screenshot {args.export_out}")
 
 
 def gallery_cell_centre(viewer, channel: int):

@@ -107,3 +107,18 @@ def test_bad_input_fails_with_one_line(work, capsys, extra, phrase) -> None:  # 
     tifffile.imwrite(work / "wrong.tif", np.zeros((20, 20), np.uint8))
     extra = [str(work / e) if e.endswith((".tif", ".png")) else e for e in extra]
     fails(capsys, work, pixel_args(work, *extra), phrase)
+
+
+def test_export_writes_what_the_widget_writes(work, capsys) -> None:  # noqa: F811
+    from napari_unet import load_model
+
+    out = work / "ts.pt"
+    assert main(["export", "--model", str(work / "model.pt"), "--torchscript", str(out)]) == 0
+    scripted = torch.jit.load(str(out))
+    x = torch.rand(1, 1, 64, 64)
+    with torch.no_grad():
+        np.testing.assert_allclose(scripted(x), load_model(work / "model.pt").eval()(x), atol=1e-5)
+    argv = ["export", "--model", work / "model.pt", "--torchscript", out]
+    fails(capsys, work, argv, "exists: choose another name")
+    fails(capsys, work, [*argv[:3], "--torchscript", work / "img.tif", "--overwrite"], ".pt file")
+    fails(capsys, work, [*argv[:3], "--bioimageio", work / "p.zip"], "needs a description")

@@ -11,7 +11,7 @@ from .options import HelpFormatter
 def build_parser() -> argparse.ArgumentParser:
     """The argument parser of the ``napari-unet`` console script."""
     from .. import __version__
-    from . import evaluate, gui, info, pixel, predict, train
+    from . import evaluate, export, gui, info, pixel, predict, train
 
     parser = argparse.ArgumentParser(
         prog=PROG,
@@ -25,10 +25,11 @@ def build_parser() -> argparse.ArgumentParser:
         "  napari-unet predict imgs/ --model model.pt --out results/\n"
         "  napari-unet evaluate --predictions results/ --labels masks/\n"
         "  napari-unet pixel img.tif --at 43,464 --model model.pt --labels mask.tif\n"
+        "  napari-unet export --model model.pt --torchscript model_ts.pt\n"
         "  napari-unet info model.pt",
     )
     parser.add_argument("--version", action="version", version=f"%(prog)s {__version__}")
     sub = parser.add_subparsers(dest="command", metavar="COMMAND", required=True)
-    for command in (train, predict, evaluate, pixel, info, gui):
+    for command in (train, predict, evaluate, pixel, export, info, gui):
         command.add_parser(sub)
     return parser

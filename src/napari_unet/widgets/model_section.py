@@ -61,6 +61,11 @@ class ModelSection(Section):
         self.model_file = FileEdit(mode="r", filter=MODEL_FILTER)
         self.make_model_button = PushButton(text="Create new model")
         self.save_button = PushButton(text="Save model...")
+        self.export_button = PushButton(text="Export...")
+        self.export_button.tooltip = (
+            "Write the current model as a bioimage.io package (for bioimage.io, deepImageJ, "
+            "ilastik, ...) or a TorchScript file, validated as the Python API does"
+        )
         self.class_names = LineEdit(value="")
         self.class_names.native.setPlaceholderText("class 1, class 2, ...")
         self.class_names.tooltip = (
@@ -78,7 +83,7 @@ class ModelSection(Section):
                 ("source", self.model_source),
                 ("preset", self._preset_row),
                 ("file", self._file_row),
-                ("", row(self.make_model_button, self.save_button)),
+                ("", row(self.make_model_button, self.save_button, self.export_button)),
                 ("classes", self.class_names),
                 ("", self.model_info),
             ]
@@ -144,6 +149,7 @@ class ModelSection(Section):
             self.class_names,
             self.make_model_button,
             self.save_button,
+            self.export_button,
             self.model_source,
             self.preset,
             self.model_file,

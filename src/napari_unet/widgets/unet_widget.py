@@ -49,6 +49,7 @@ from .training_section import TrainingSection
 from .view import camera, current_index, region_in_view
 from .workers import (
     ActivationResult,
+    Exported,
     GalleryResult,
     GradientResult,
     JobDone,
@@ -59,6 +60,7 @@ from .workers import (
     TrainingPlane,
     WeightsReady,
     activations_job,
+    export_job,
     gallery_job,
     gradient_job,
     predict_job,
@@ -73,7 +75,7 @@ CONTROLS = {
     "data_section": ("image_layer", "channel_axis", "labels_layer", "label_mode", "data_info"),
     "model_section": (
         *("model_source", "preset", "model_file"),
-        *("make_model_button", "save_button", "class_names", "model_info"),
+        *("make_model_button", "save_button", "export_button", "class_names", "model_info"),
     ),
     "training_section": (
         *("steps", "learning_rate", "tile_size", "batch_size", "optimizer", "device", "precision"),
@@ -92,8 +94,8 @@ CONTROLS = {
 class Job:
     """The running job and what its results belong to."""
 
-    kind: str  # "train", "predict", "activations", "gallery" or "gradient"
-    image: ImageInput
+    kind: str  # "train", "predict", "activations", "gallery", "gradient" or "export"
+    image: ImageInput | None
     labels: LabelsInput | None = None
     done: int = 0  # planes written (prediction)
 
@@ -151,6 +153,8 @@ class UNetWidget(QWidget):
         self.make_model_button.clicked.connect(self.make_model)
         self.save_button.clicked.connect(lambda: self.save_model())
         self.class_names.native.editingFinished.connect(self.rename_classes)
+        self.export_button.clicked.connect(lambda: self.export_model())
+        self.export_dialog: Any = None  # the open Export dialog
         self.train_button.clicked.connect(self.train)
         self.cancel_button.clicked.connect(self.cancel)
         self.predict_button.clicked.connect(self.predict)
@@ -220,6 +224,36 @@ class UNetWidget(QWidget):
         self._info(f"model ready: {describe_model(model).splitlines()[0]}")
         if adopted:
             self._info(adopted)
+
+    def export_model(self, request: Any = None) -> None:
+        """Export the current model (bioimage.io or TorchScript) in a thread worker; without
+        ``request``, ask for it in the Export dialog first."""
+        if self.busy:
+            return
+        if self.model is None:
+            self._error("there is no model to export yet: train or load one first")
+            return
+        if request is None:
+            from .export_dialog import ExportDialog
+
+            self.export_dialog = ExportDialog(self, model_name=self._package_name())
+            self.export_dialog.accepted.connect(
+                lambda: self.export_model(self.export_dialog.request())
+            )
+            self.export_dialog.open()
+            return
+        try:
+            request.validate()
+        except refused() as err:
+            self._error(str(err))
+            return
+        self._job = Job("export", None)
+        self.status.value = f"exporting to {request.path}..."
+        self._run(export_job, self.model, request)
+
+    def _package_name(self) -> str:
+        source = (self.model.record.source or "").split(":")[-1]
+        return f"napari-unet {source}".strip() if source else "napari-unet model"
 
     def rename_classes(self) -> None:
         """Give the current model the class names typed under Model (Enter)."""
@@ -546,6 +580,10 @@ class UNetWidget(QWidget):
             self.status.value = write_gradient(
                 self.viewer, image, result.index, result.gradient, result.field, result.k
             )
+        elif isinstance(result, Exported):
+            what = "bioimage.io package" if result.kind == "bioimageio" else "TorchScript file"
+            self.status.value = f"exported the model as a {what}: {result.path}"
+            self._info(self.status.value)
         elif isinstance(result, JobDone):
             self.status.value = result.summary()
 

@@ -517,3 +517,19 @@ def gradient_job(
     normalized = normalize(plane, model.record.normalization_dict())
     gradient, field = input_gradient(model, normalized, position, k, device=resolve_device(device))
     return GradientResult(index, position, k + 1, gradient, field)
+
+
+@dataclass
+class Exported:
+    """A model written for other tools."""
+
+    kind: str  # "bioimageio" or "torchscript"
+    path: Any  # pathlib.Path
+
+
+def export_job(model: Any, request: Any) -> Exported:
+    """Write the model as ``request`` (a workflow.ExportRequest) asks: bioimage.io validates
+    the package with bioimageio.spec, which takes a few seconds."""
+    from ..workflow import export_model
+
+    return Exported(request.kind, export_model(model, request))

@@ -13,6 +13,7 @@ call them directly. An option that one front-end offers is a field here, so the 
 get it by the same code (CONTRIBUTING.md, "adding an option").
 """
 
+from .export import EXPORT_KINDS, ExportRequest, export_model
 from .inspection import PixelExplanation, class_names, explain_pixel
 from .labels import LABEL_MODES, LabelPlan, detect_label_mode, distinct_values, interpret_labels
 from .models import (
@@ -47,8 +48,10 @@ from .samples import (
 from .training import PreparedTraining, label_offset_note, prepare_training
 
 __all__ = [
+    "EXPORT_KINDS",
     "LABEL_MODES",
     "AnnotatedPlane",
+    "ExportRequest",
     "InstanceOptions",
     "LabelPlan",
     "ModelChoice",
@@ -64,6 +67,7 @@ __all__ = [
     "detect_label_mode",
     "distinct_values",
     "explain_pixel",
+    "export_model",
     "fit_model",
     "instance_channel",
     "interpret_labels",
