@@ -199,3 +199,22 @@ def test_augment_tile_deforms_labels_and_weight_with_one_field():
         _, lab, wt = augment_tile(image, labels, weight, rng, elastic=True, flips=True)
         np.testing.assert_array_equal(wt, 1 + lab.astype(np.float32))
         assert _affine_residual(lab.astype(np.int64), w) > 1.0
+
+
+def test_images_are_drawn_in_proportion_to_their_annotated_pixels():
+    """Two images, 100 and 300 annotated pixels: tiles come from them about 1:3, not 1:1
+    (each tile's source is recognised by the image's constant value)."""
+    from napari_unet.unet.data import IGNORE_INDEX, TrainingSample
+
+    samples = []
+    for value, n in ((1.0, 100), (2.0, 300)):
+        target = np.full((64, 64), IGNORE_INDEX, np.int64)
+        target.ravel()[:n] = np.arange(n) % 2
+        image = np.full((1, 64, 64), value, np.float32)
+        samples.append(TrainingSample(image, target, np.ones((64, 64), np.float32)))
+    tile_in, tile_out = 44, 4
+    sampler = TileSampler(samples, tile_in, tile_out, np.random.default_rng(0), augment=False)
+    sources = [float(sampler.tile()[0][0, 0, 0]) for _ in range(2000)]
+    share = sources.count(2.0) / len(sources)
+    # binomial(2000, 0.75): standard deviation ~0.0097; 1:1 would give 0.5
+    assert abs(share - 0.75) < 0.04, share

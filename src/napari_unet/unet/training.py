@@ -146,8 +146,10 @@ class Progress:
 class TileSampler:
     """Random training tiles centred on annotated pixels, class-balanced.
 
-    For each tile a class is drawn uniformly among the annotated classes of a random image,
-    then a random pixel of that class becomes (roughly) the centre of the output tile. The
+    For each tile an image is drawn with probability proportional to its annotated pixels
+    (a large or densely annotated image is not under-sampled next to a small one), a class
+    uniformly among its annotated classes, then a random pixel of that class becomes
+    (roughly) the centre of the output tile. The
     input tile around it is read with mirrored context (elastically deformed when
     augmenting), the target and weight only on the output crop, with IGNORE / 0 outside
     the image.
@@ -176,9 +178,14 @@ class TileSampler:
                 int(c): np.flatnonzero(flat == c) for c in np.unique(flat) if c != IGNORE_INDEX
             }
             self._pixels.append(by_class)
+        counts = np.array([sum(len(p) for p in c.values()) for c in self._pixels], float)
+        self._share = counts / counts.sum() if counts.sum() > 0 else None
 
     def tile(self) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
-        i = int(self.rng.integers(len(self.samples)))
+        if len(self.samples) == 1 or self._share is None:
+            i = int(self.rng.integers(len(self.samples)))
+        else:
+            i = int(self.rng.choice(len(self.samples), p=self._share))
         s, by_class, source = self.samples[i], self._pixels[i], self._images[i]
         classes = sorted(by_class)
         pixels = by_class[classes[int(self.rng.integers(len(classes)))]]
