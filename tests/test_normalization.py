@@ -113,3 +113,12 @@ def test_a_channel_flat_up_to_rounding_is_constant_on_every_path() -> None:
     through_dask = _apply_stats(plane, normalization_stats(plane[None], None)[0])
     assert np.abs(in_memory).max() <= 2 * step
     np.testing.assert_allclose(through_dask, in_memory, atol=1e-6)
+
+
+def test_a_plane_without_its_channel_axis_is_refused() -> None:
+    """A 2-D (H, W) array would be read as H channels of width W (a (512, 512) image
+    broadcast to 512 x 512 x 512 floats); it is refused with what to do."""
+    image = np.arange(12.0).reshape(3, 4)
+    with pytest.raises(InputError, match=r"\(C, H, W\).*image\[None\]"):
+        normalize(image, {"method": "percentile", "low": 1.0, "high": 99.8})
+    assert normalize(image[None]).shape == (1, 3, 4)

@@ -77,6 +77,11 @@ def normalize(image: np.ndarray, normalization: Mapping[str, Any] | None = None)
     """
     percentiles = percentiles_of(normalization)
     raw = np.asarray(image)
+    if raw.ndim != 3:  # a 2-D (H, W) would be read as H channels of width W, silently
+        raise InputError(
+            f"normalize takes one image (C, H, W) with its channels first, got shape "
+            f"{raw.shape}; add the channel axis (image[None] for a grey image)"
+        )
     if raw.dtype == bool:
         raw = raw.astype(np.uint8)
     # float32 holds every 8/16-bit value exactly; wider types (float64, 32/64-bit integers)
