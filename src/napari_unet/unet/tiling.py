@@ -105,9 +105,15 @@ def tile_geometry(model: UNet, tile_size: int | None) -> tuple[int, int, int, in
     return tile_in, tile_out, halo, step
 
 
-def fitted_tile_size(tile_size: int | None, h: int, w: int) -> int | None:
-    """A requested tile side no larger than the image: a bigger tile computes nothing
-    more (overlap-tile gives the same a_k(x) for any tile size), only uses more memory."""
+def fitted_tile_size(
+    tile_size: int | None, h: int, w: int, model: UNet | None = None
+) -> int | None:
+    """A tile side no larger than the image: a bigger tile computes nothing more
+    (overlap-tile gives the same a_k(x) for any tile size), only costs time and memory.
+    With ``model``, the default tile (``tile_size=None``) is fitted too: a 128 x 136 image
+    ran as one 604-px tile, 3.5x slower than with a fitted one."""
+    if tile_size is None and model is not None:
+        tile_size = default_tile_size(model)
     return None if tile_size is None else min(tile_size, max(h, w, 1))
 
 
@@ -154,7 +160,7 @@ def predict_plane_logits(
     """a_k(x) of one normalised (C, H, W) float32 plane by overlap-tile: (K, H, W) float32."""
     dev = resolve_device(device)
     _, h, w = plane.shape
-    tile_in, tile_out, halo, step = tile_geometry(model, fitted_tile_size(tile_size, h, w))
+    tile_in, tile_out, halo, step = tile_geometry(model, fitted_tile_size(tile_size, h, w, model))
     crop = tile_crop(model, halo)
     tiles = len(tile_starts(h, tile_out, step)) * len(tile_starts(w, tile_out, step))
     batch = min(batch_size, tiles)
@@ -192,7 +198,7 @@ def predict_plane_logits(
 def count_tiles(model: UNet, spatial_shape: tuple[int, ...], tile_size: int | None) -> int:
     """How many tiles :func:`predict_tiled` runs for an image of shape (..., H, W)."""
     h, w = spatial_shape[-2:]
-    _, tile_out, _, step = tile_geometry(model, fitted_tile_size(tile_size, h, w))
+    _, tile_out, _, step = tile_geometry(model, fitted_tile_size(tile_size, h, w, model))
     planes = int(np.prod(spatial_shape[:-2], dtype=np.int64))
     return planes * len(tile_starts(h, tile_out, step)) * len(tile_starts(w, tile_out, step))
 
