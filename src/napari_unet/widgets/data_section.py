@@ -12,8 +12,9 @@ from napari.layers import Image, Labels
 from ..unet.data import InputError
 from ..workflow.labels import LABEL_MODES, interpret_labels
 from . import layers as L
-from .form import Section, TextLabel
+from .form import Section, TextLabel, row
 from .inputs import ImageInput, LabelsInput, read_image, read_labels, user_errors
+from .training_pairs import TrainingPairs
 
 #: larger annotation layers are only summarised when training starts (np.unique is slow)
 INFO_MAX_PIXELS = 50_000_000
@@ -43,6 +44,7 @@ class DataSection(Section):
             "values, or a value above 10 among others, are instance ids; otherwise class values",
         )
         self.data_info = TextLabel()
+        self.training_pairs = TrainingPairs()
         self.add_rows(
             [
                 ("image", self.image_layer),
@@ -50,8 +52,11 @@ class DataSection(Section):
                 ("annotations", self.labels_layer),
                 ("label mode", self.label_mode),
                 ("", self.data_info),
+                ("", row(self.training_pairs.add_button, self.training_pairs.remove_button)),
+                ("", self.training_pairs.list),
             ]
         )
+        self.training_pairs.add_button.clicked.connect(self.add_pair)
         self.image_layer.changed.connect(self._on_image_changed)
         self.channel_axis.changed.connect(self._on_image_changed)
         self.labels_layer.changed.connect(self.update_info)
@@ -122,6 +127,24 @@ class DataSection(Section):
         for combo in (self.image_layer, self.labels_layer, self.channel_axis):
             combo.reset_choices()
         self._auto_pick_labels()
+        self.training_pairs.prune(self.viewer.layers)
+
+    def add_pair(self, *_: Any) -> None:
+        """Add the picked image and annotations to the training pairs."""
+        from napari.utils.notifications import show_error
+
+        try:
+            image = self.image()
+            self.data_info.value = self.training_pairs.add(image, self.labels(image))
+        except user_errors() as err:
+            show_error(f"U-Net: {err}")
+
+    def training_inputs(self) -> list[tuple[ImageInput, LabelsInput]]:
+        """What Train learns from: every training pair, or else the picked pair."""
+        if self.training_pairs.pairs:
+            return self.training_pairs.read(self.label_mode.value)
+        image = self.image()
+        return [(image, self.labels(image))]
 
     def _on_image_changed(self, *_: Any) -> None:
         self.channel_axis.reset_choices()

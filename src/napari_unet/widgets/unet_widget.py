@@ -312,13 +312,14 @@ class UNetWidget(QWidget):
         if self.busy:
             return
         try:
-            image = self.data_section.image()
-            labels = self.data_section.labels(image)
+            inputs = self.data_section.training_inputs()
+            image, labels = self._shown_pair(inputs)
             model = self.model
             if model is None:
                 model = self.model_section.build(image.in_channels, labels.n_classes)
-            check_channels(model, image)
-            check_trainable_size(model, image)
+            for each_image, _ in inputs:
+                check_channels(model, each_image)
+                check_trainable_size(model, each_image)
             names = self._typed_class_names(model, labels)
             config = self.training_section.config()
             config.validate()
@@ -326,8 +327,9 @@ class UNetWidget(QWidget):
 
             resolve_device(config.device)
             planes = [
-                TrainingPlane(idx, image_plane(image, idx), np.array(labels.data[idx]))
-                for idx in labels.planes
+                TrainingPlane(idx, image_plane(im, idx), np.array(lab.data[idx]), im.name)
+                for im, lab in inputs
+                for idx in lab.planes
             ]
         except refused() as err:
             self._error(str(err))
@@ -362,6 +364,15 @@ class UNetWidget(QWidget):
             class_names=names,
             wait_for_gui=True,
         )
+
+    def _shown_pair(self, inputs: list[Any]) -> tuple[ImageInput, LabelsInput]:
+        """The pair whose image the live refresh shows: the image picked under Data when
+        it is one of the training pairs, else the first pair."""
+        picked = self.image_layer.value
+        for image, labels in inputs:
+            if image.layer is picked:
+                return image, labels
+        return inputs[0]
 
     def cancel(self) -> None:
         """Stop the running job after the current step (training) or plane (prediction)."""
@@ -474,7 +485,7 @@ class UNetWidget(QWidget):
 
     def _set_busy(self, busy: bool) -> None:
         sections = (self.model_section, self.training_section, self.inspect_section)
-        for section in (*sections, self.pixel_section):
+        for section in (*sections, self.pixel_section, self.data_section.training_pairs):
             section.set_busy(busy)
 
     def _set_model(self, model: Any) -> None:

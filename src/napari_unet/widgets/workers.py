@@ -220,6 +220,7 @@ class TrainingPlane:
     index: Index
     image: np.ndarray  # (C, H, W), a copy taken in the main thread
     labels: np.ndarray  # (H, W), a copy
+    source: str = ""  # the image layer's name ("": the image of the live view)
 
 
 def train_job(
@@ -253,8 +254,12 @@ def train_job(
     from ..workflow import PredictOptions, prepare_training, segment, shown_weight
 
     t0 = time.perf_counter()
+
+    def source(p: TrainingPlane) -> str:
+        return p.source or image_name
+
     annotated = [
-        AnnotatedPlane(p.image, p.labels, image_name + _index_suffix(p.index)) for p in planes
+        AnnotatedPlane(p.image, p.labels, source(p) + _index_suffix(p.index)) for p in planes
     ]
     prepared = prepare_training(
         model,
@@ -270,9 +275,10 @@ def train_job(
     samples = prepared.samples
     if cancel.is_set():
         return JobDone("train", cancelled=True, seconds=time.perf_counter() - t0)
-    ready = WeightsReady([p.index for p in planes], [shown_weight(s) for s in samples])
+    shown = [(p, s) for p, s in zip(planes, samples, strict=True) if source(p) == image_name]
+    ready = WeightsReady([p.index for p, _ in shown], [shown_weight(s) for _, s in shown])
     yield from _deliver(ready, cancel, wait_for_gui)
-    by_index = {p.index: s for p, s in zip(planes, samples, strict=True)}
+    by_index = {p.index: s for p, s in shown}  # the planes of the image in view
     from ..runtime.devices import resolve_device, resolve_precision
 
     # the live preview runs in the training's arithmetic (bf16 where native: ~2.5x faster
