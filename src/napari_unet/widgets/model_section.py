@@ -140,9 +140,12 @@ class ModelSection(Section):
         """The class names typed in (None: the model's own, or "class k")."""
         return parse_class_names(self.class_names.value)
 
-    def show_class_names(self, model: Any) -> None:
+    def show_class_names(self, model: Any, force: bool = False) -> None:
+        """The model's names in the field; a model without names keeps what was typed
+        (unless ``force``: a refused rename shows the model's names again)."""
         names = model.record.classes.names
-        self.class_names.value = ", ".join(names) if names else ""
+        if names or force:
+            self.class_names.value = ", ".join(names or [])
 
     def set_busy(self, busy: bool) -> None:
         for widget in (

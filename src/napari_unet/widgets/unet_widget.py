@@ -152,7 +152,7 @@ class UNetWidget(QWidget):
 
         self.make_model_button.clicked.connect(self.make_model)
         self.save_button.clicked.connect(lambda: self.save_model())
-        self.class_names.native.editingFinished.connect(self.rename_classes)
+        self.class_names.native.returnPressed.connect(self.rename_classes)  # not on focus loss
         self.export_button.clicked.connect(lambda: self.export_model())
         self.export_dialog: Any = None  # the open Export dialog
         self.train_button.clicked.connect(self.train)
@@ -266,7 +266,7 @@ class UNetWidget(QWidget):
             rename_classes(self.model, names)
         except InputError as err:
             self._error(str(err))
-            self.model_section.show_class_names(self.model)  # back to the model's names
+            self.model_section.show_class_names(self.model, force=True)  # the model's names
             return
         L.rename_class_features(self.viewer, names)
         self._set_model(self.model)

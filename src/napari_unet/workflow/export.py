@@ -34,10 +34,8 @@ class ExportRequest:
         path = Path(self.path)
         if not str(self.path).strip() or path == Path("."):
             raise InputError("choose the file to export to")
-        if self.kind == "torchscript" and path.suffix != ".pt":
+        if self.kind == "torchscript" and path.suffix.lower() != ".pt":
             raise InputError(f"{path}: a TorchScript export is a .pt file")
-        if self.kind == "bioimageio" and path.suffix not in (".zip", ""):
-            raise InputError(f"{path}: a bioimage.io package is a .zip file (or a folder)")
         if self.kind == "bioimageio" and not self.description.strip():
             raise InputError("the bioimage.io package needs a description")
 
@@ -62,6 +60,8 @@ def export_model(model: Any, request: ExportRequest) -> Path:
             overwrite=request.overwrite,
         )
     except FileExistsError as err:
+        if request.overwrite:  # not an earlier export: the API says what it is
+            raise InputError(str(err)) from err
         raise InputError(
             f"{request.path} exists: choose another name, or ask to replace it (only an "
             "earlier export of this kind is ever replaced)"
