@@ -82,10 +82,7 @@ def run_model(model: UNet, x: np.ndarray, probabilities: bool = False) -> np.nda
 
 # ---------------------------------------------------------------------------- naming
 def class_names(model: UNet) -> list[str]:
-    names = [str(n) for n in model.record.classes.names or []]
-    if len(names) != model.n_classes or len(set(names)) != len(names):
-        names = [f"class {k + 1}" for k in range(model.n_classes)]
-    return names
+    return model.record.classes.names_of(model.n_classes)
 
 
 def invalid_reason(descr: Any) -> str:

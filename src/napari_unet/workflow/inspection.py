@@ -33,10 +33,7 @@ class PixelExplanation:
 
 def class_names(model: Any) -> list[str]:
     """The model's class names, else "class k" (k = 1..K)."""
-    names = model.record.classes.names
-    if names and len(names) == model.n_classes:
-        return [str(n) for n in names]
-    return [f"class {i + 1}" for i in range(model.n_classes)]
+    return model.record.classes.names_of(model.n_classes)
 
 
 def explain_pixel(

@@ -92,6 +92,14 @@ class Classes:
             return list(self.label_values)
         return list(range(1, k + 1))
 
+    def names_of(self, k: int) -> list[str]:
+        """A name for each of the ``k`` class channels: the recorded names when there are
+        ``k`` distinct ones, else "class 1" ... "class k"."""
+        names = [str(n) for n in self.names or []]
+        if len(names) != k or len(set(names)) != k:
+            names = [f"class {i + 1}" for i in range(k)]
+        return names
+
     def to_dict(self) -> dict[str, Any]:
         return {
             "names": None if self.names is None else list(self.names),
