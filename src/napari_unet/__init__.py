@@ -47,6 +47,8 @@ _EXPORTS = {
     "TrainConfig": "unet.training",
     "Progress": "unet.training",
     "TrainingDiverged": "unet.training",
+    "Validation": "unet.validation",
+    "ValidationScore": "unet.validation",
     "save_model": "io.checkpoint",
     "load_model": "io.checkpoint",
     "CheckpointError": "io.checkpoint",

@@ -51,6 +51,7 @@ from .model import UNet, weights_finite
 from .record import Normalization, TrainingRun
 from .softmax_energy import energy
 from .tiling import mirror_indices
+from .validation import Validation, ValidationScore
 
 OPTIMIZERS = ("adam", "sgd")
 SCHEDULES = ("constant", "cosine")
@@ -131,6 +132,8 @@ class Progress:
     loss: float
     elapsed: float
     learning_rate: float
+    #: the scores on the validation samples, after the steps they are measured at
+    validation: ValidationScore | None = None
 
     @property
     def steps_per_second(self) -> float:
@@ -377,12 +380,17 @@ def train(
     config: TrainConfig | None = None,
     *,
     description: str = "",
+    validation: Validation | None = None,
 ) -> Iterator[Progress]:
     """Train ``model`` in place on ``samples``; yield a :class:`Progress` after every step.
 
     Stop early by closing the generator (or not iterating further): the model keeps the
     weights of the last finished step and is put back in eval mode. A NaN/inf loss restores
-    the last good weights and raises :class:`TrainingDiverged`.
+    the last good weights and raises :class:`TrainingDiverged`. With ``validation`` the
+    held-out samples are scored every ``validation.every`` steps and after the last one
+    (``Progress.validation``), training stops early after ``validation.patience``
+    validations without improvement, and the model ends with the weights
+    ``validation.keep`` names (unet/validation.py).
     """
     config = TrainConfig() if config is None else config
     if not isinstance(model, UNet):
@@ -396,6 +404,9 @@ def train(
         kinds = sorted({type(s).__name__ for s in samples if not isinstance(s, TrainingSample)})
         raise TypeError(f"samples must come from prepare_sample, got {', '.join(kinds)}")
     check_classes(list(samples), model.n_classes)
+    if validation is not None:
+        validation.validate()
+        validation.check_model(model)
     for s in samples:
         if s.image.shape[0] != model.in_channels:
             raise InputError(
@@ -499,12 +510,18 @@ def train(
                 bn_batches = _recompute_batch_norm(
                     model, samples, tile_in, tile_out, config, device, memory_format
                 )
+            score = None
+            if validation is not None and validation.due(step, last):
+                score = validation.evaluate(model, step)
+                validation.observe(model, score)
+                out_of_time = out_of_time or validation.should_stop
             yield Progress(
                 step=step,
                 steps=step if out_of_time else config.steps,
                 loss=losses[-1],
                 elapsed=elapsed,
                 learning_rate=opt.param_groups[0]["lr"],
+                validation=score,
             )
             if out_of_time:
                 break
@@ -519,6 +536,8 @@ def train(
         _record_training(
             model, config, samples, steps_done, losses, description, precision, bn_batches
         )
+        if validation is not None and steps_done:
+            validation.finish(model, steps_done)
 
 
 BATCH_NORM_TILES = 32  # at least this many un-augmented tiles for the statistics

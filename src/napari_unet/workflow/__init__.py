@@ -3,7 +3,8 @@
 A model is opened from a :class:`ModelChoice` (:func:`open_model`); the annotations are
 read by one set of rules into a :class:`LabelPlan` (:func:`interpret_labels`); annotated
 planes become samples with a :class:`WeightRecipe`, and the model gets the head and the
-class record they need (:func:`prepare_training`); the core's ``train`` runs; an image is
+class record they need (:func:`prepare_training`); held-out planes become the run's
+validation (:func:`validation_set`); the core's ``train`` runs; an image is
 predicted and post-processed by :func:`segment` (labels with the annotation's values,
 p_k(x), instances of the object class).
 
@@ -46,6 +47,7 @@ from .samples import (
     training_samples,
 )
 from .training import PreparedTraining, label_offset_note, prepare_training
+from .validation import ValidationOptions, validation_set
 
 __all__ = [
     "EXPORT_KINDS",
@@ -59,6 +61,7 @@ __all__ = [
     "PredictOptions",
     "PreparedTraining",
     "Segmentation",
+    "ValidationOptions",
     "WeightRecipe",
     "annotated_planes",
     "annotation_labels",
@@ -85,4 +88,5 @@ __all__ = [
     "split_instances",
     "steps_trained",
     "training_samples",
+    "validation_set",
 ]
