@@ -10,8 +10,8 @@ from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
-from .errors import EXIT_INTERRUPTED, file_error
-from .models import file_channel_axis, looks_rgb, model_input
+from .errors import EXIT_INTERRUPTED
+from .models import file_channel_axis, looks_rgb
 from .options import (
     add_channel_axis,
     add_common,
@@ -21,9 +21,8 @@ from .options import (
     new_command,
 )
 from .progress import ProgressBar, format_seconds, status
-
-#: (path, image, labels) of one image/label pair, as read.
-Pair = tuple[Path, Any, Any]
+from .train_inputs import Pair, annotated_planes_of, read_pairs
+from .train_validation import add_validation_arguments, read_validation, validation_pairs
 
 
 def add_parser(sub: argparse._SubParsersAction) -> None:
@@ -147,6 +146,7 @@ def add_parser(sub: argparse._SubParsersAction) -> None:
     )
     p.add_argument("--seed", type=int, default=0, help="random seed (tiles, augmentation, init)")
     p.add_argument("--description", default="", help="a note stored in the model's history")
+    add_validation_arguments(p)
     add_common(p, cmd_train)
 
 
@@ -154,15 +154,22 @@ def cmd_train(args: argparse.Namespace) -> int:
     from ..io import check_output, expand_paths, pair_files
     from ..unet.data import InputError
     from ..unet.training import TrainConfig
-    from ..workflow import WeightRecipe, distinct_values, interpret_labels, prepare_training
+    from ..workflow import (
+        ValidationOptions,
+        WeightRecipe,
+        distinct_values,
+        interpret_labels,
+        prepare_training,
+    )
 
     images = expand_paths(args.images, what="image")
     labels = expand_paths(args.labels, what="label")
     pairs = pair_files(images, labels)
+    val_pairs = validation_pairs(args)
     out = check_output(
         args.out,
         overwrite=args.overwrite,
-        inputs=[p for pair in pairs for p in pair],
+        inputs=[p for pair in pairs + val_pairs for p in pair],
         kind="model",
     )
     if args.from_model and Path(args.from_model).resolve() == out.resolve():
@@ -187,8 +194,9 @@ def cmd_train(args: argparse.Namespace) -> int:
         precision=args.precision,
     )
     config.validate()
+    ValidationOptions(args.val_every, args.patience, args.keep).validate()
 
-    raw = _read_pairs(pairs, args.channel_axis)  # a bad file fails before any training
+    raw = read_pairs(pairs, args.channel_axis)  # a bad file fails before any training
     plan = interpret_labels(
         distinct_values(lab for _, _, lab in raw), args.mode, what="the label files"
     )
@@ -198,7 +206,7 @@ def cmd_train(args: argparse.Namespace) -> int:
             f"{plan.mode}: pass --mode instances"
         )
     model = _open_model(args, raw)
-    planes = _annotated_planes(model, raw, args)
+    planes = annotated_planes_of(model, raw, args)
     prepared = prepare_training(
         model,
         planes,
@@ -207,49 +215,17 @@ def cmd_train(args: argparse.Namespace) -> int:
         class_names=args.class_names,
         flips=not (args.no_augment or args.no_flips),
     )
-    for notice in prepared.notices:
+    validation, notes = read_validation(args, val_pairs, model, plan, recipe, planes)
+    for notice in prepared.notices + notes:
         status(notice, args)
     status(prepared.describe(), args)
-    return _run_training(model, prepared.samples, config, out, args)
-
-
-def _read_pairs(pairs: list[tuple[Path, Path]], channel_axis: int | None) -> list[Pair]:
-    """Every image and its labels, read and checked to have the same spatial shape."""
-    import numpy as np
-
-    from ..io import read_image, read_labels
-    from ..io.images import tiff_axes
-    from ..unet.data import InputError
-
-    raw: list[Pair] = []
-    for image_path, label_path in pairs:
-        image = np.asarray(read_image(image_path, lazy=False))
-        lab = read_labels(label_path)
-        raw.append((image_path, image, lab))
-        if lab.ndim < 2:
-            raise InputError(f"{label_path}: labels must be 2D or a stack, got {lab.shape}")
-        if channel_axis is not None and not -image.ndim <= channel_axis < image.ndim:
-            raise InputError(
-                f"{image_path}: --channel-axis {channel_axis} is not an axis of an image of "
-                f"shape {tuple(image.shape)}"
-            )
-        if channel_axis is not None and image.ndim < 3:
-            raise InputError(
-                f"{image_path}: --channel-axis needs an image with a channel axis, at least "
-                f"3D; got shape {tuple(image.shape)} (leave it out for a grey image)"
-            )
-        axis = channel_axis
-        if axis is None:
-            axis = file_channel_axis(image, tiff_axes(image_path))
-        if axis is None and looks_rgb(image, image_path):
-            axis = -1
-        spatial = _spatial_shape(image, axis)
-        if tuple(lab.shape) != spatial:
-            raise InputError(
-                f"{label_path}: labels shape {tuple(lab.shape)} does not match the image "
-                f"{image_path} ({spatial})"
-            )
-    return raw
+    if validation is not None:
+        status(
+            f"validating every {validation.every} steps on {len(validation.samples)} plane(s)"
+            f", keeping the {validation.keep} weights",
+            args,
+        )
+    return _run_training(model, prepared.samples, config, out, args, validation)
 
 
 def _open_model(args: argparse.Namespace, raw: list[Pair]) -> Any:
@@ -278,41 +254,33 @@ def _open_model(args: argparse.Namespace, raw: list[Pair]) -> Any:
     return open_model(ModelChoice.new(args.preset, args.padding), in_channels)
 
 
-def _annotated_planes(model: Any, raw: list[Pair], args: argparse.Namespace) -> list[Any]:
-    """The annotated planes of every image, adapted to the model's input channels."""
-    from ..workflow import annotated_planes
-
-    planes = []
-    for path, image, lab in raw:
-        img, axis = model_input(
-            image, path, model.in_channels, args.channel_axis, args.grey, lambda t: status(t, args)
-        )
-        try:
-            planes.extend(annotated_planes(img, lab, axis, name=path.name))
-        except ValueError as err:
-            raise file_error(path, err) from err
-    return planes
-
-
 def _run_training(
-    model: Any, samples: list[Any], config: Any, out: Path, args: argparse.Namespace
+    model: Any,
+    samples: list[Any],
+    config: Any,
+    out: Path,
+    args: argparse.Namespace,
+    validation: Any = None,
 ) -> int:
-    """Train with a progress bar and save to ``out``; Ctrl-C saves what was trained so far."""
+    """Train with a progress bar and save to ``out``; Ctrl-C saves what was trained so far
+    (with validation: the weights ``--keep`` names)."""
     from ..io.checkpoint import save_model
     from ..unet.training import train
 
     bar = ProgressBar("train", enabled=not args.quiet)
-    last = None
-    steps = train(model, samples, config, description=args.description)
+    last = scored = None
+    steps = train(model, samples, config, description=args.description, validation=validation)
     try:
         with _sigterm_as_interrupt():
             for progress in steps:
                 last = progress
+                scored = progress.validation or scored
+                val = f"  {scored.describe()}" if scored is not None else ""
                 bar.update(
                     progress.step,
                     progress.steps,
-                    f"loss {progress.loss:.4f}  {progress.steps_per_second:.2f} steps/s  "
-                    f"eta {format_seconds(progress.eta)}",
+                    f"loss {progress.loss:.4f}{val}  {progress.steps_per_second:.2f} steps/s"
+                    f"  eta {format_seconds(progress.eta)}",
                 )
     except KeyboardInterrupt:
         steps.close()
@@ -320,6 +288,8 @@ def _run_training(
             raise
         save_model(out, model, overwrite=True)
         status(f"interrupted at step {last.step}: saved the model trained so far to {out}", args)
+        if validation is not None:
+            status(f"validation: {validation.summary()}", args)
         return EXIT_INTERRUPTED
     save_model(out, model, overwrite=True)
     if last is not None:
@@ -327,14 +297,9 @@ def _run_training(
     bar.close(f"saved {out}")
     if last is not None:
         print(f"{out}: {last.step} steps, final loss {last.loss:.4f}")
+    if validation is not None:
+        print(f"validation: {validation.summary()}")
     return 0
-
-
-def _spatial_shape(image: Any, channel_axis: int | None) -> tuple[int, ...]:
-    shape = list(image.shape)
-    if channel_axis is not None:
-        del shape[channel_axis % image.ndim]
-    return tuple(shape)
 
 
 @contextlib.contextmanager
