@@ -7,7 +7,7 @@ from typing import Any
 
 import numpy as np
 from magicgui.widgets import ComboBox
-from napari.layers import Image, Labels
+from napari.layers import Labels
 
 from ..unet.data import InputError
 from ..workflow.labels import LABEL_MODES, interpret_labels
@@ -15,6 +15,7 @@ from . import layers as L
 from .form import Section, TextLabel, row
 from .inputs import ImageInput, LabelsInput, read_image, read_labels, user_errors
 from .training_pairs import TrainingPairs
+from .validation_pick import ValidationPick
 
 #: larger annotation layers are only summarised when training starts (np.unique is slow)
 INFO_MAX_PIXELS = 50_000_000
@@ -45,6 +46,9 @@ class DataSection(Section):
         )
         self.data_info = TextLabel()
         self.training_pairs = TrainingPairs()
+        self.validation = ValidationPick(viewer, self.image_layer)
+        self.validation_labels = self.validation.labels_layer
+        self.validation_image = self.validation.image_layer
         self.add_rows(
             [
                 ("image", self.image_layer),
@@ -54,6 +58,8 @@ class DataSection(Section):
                 ("", self.data_info),
                 ("", row(self.training_pairs.add_button, self.training_pairs.remove_button)),
                 ("", self.training_pairs.list),
+                ("validation", self.validation_labels),
+                ("its image", self.validation_image),
             ]
         )
         self.training_pairs.add_button.clicked.connect(self.add_pair)
@@ -95,20 +101,10 @@ class DataSection(Section):
 
     # ------------------------------------------------------------------ choices
     def _image_choices(self, _w: Any = None) -> list[tuple[str, Any]]:
-        return [
-            (layer.name, layer)
-            for layer in self.viewer.layers
-            if isinstance(layer, Image)
-            and not L.is_output(layer)
-            and not layer.name.startswith(L.ACTIVATIONS)
-        ]
+        return L.input_images(self.viewer)
 
     def _labels_choices(self, _w: Any = None) -> list[tuple[str, Any]]:
-        return [
-            (layer.name, layer)
-            for layer in self.viewer.layers
-            if isinstance(layer, Labels) and not L.is_output(layer)
-        ]
+        return L.input_labels(self.viewer)
 
     def _channel_choices(self, _w: Any = None) -> list[tuple[str, Any]]:
         combo = getattr(self, "image_layer", None)  # not there yet while it is being made
@@ -126,6 +122,7 @@ class DataSection(Section):
         """Refresh the layer lists after layers were added, removed or reordered."""
         for combo in (self.image_layer, self.labels_layer, self.channel_axis):
             combo.reset_choices()
+        self.validation.reset_choices()
         self._auto_pick_labels()
         self.training_pairs.prune(self.viewer.layers)
 
@@ -145,6 +142,10 @@ class DataSection(Section):
             return self.training_pairs.read(self.label_mode.value)
         image = self.image()
         return [(image, self.labels(image))]
+
+    def validation_input(self) -> tuple[ImageInput, Any, list[tuple[int, ...]]] | None:
+        """The validation pair (image, labels layer, annotated planes), or None."""
+        return self.validation.read(self.channel_axis.value)
 
     def _on_image_changed(self, *_: Any) -> None:
         self.channel_axis.reset_choices()

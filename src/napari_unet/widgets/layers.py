@@ -61,6 +61,26 @@ def is_output(layer: Layer) -> bool:
     return isinstance(marker, str) and _owns(layer, marker)
 
 
+def input_images(viewer: Any) -> list[tuple[str, Any]]:
+    """(name, layer) of the Image layers a user can pick as input (no results)."""
+    return [
+        (layer.name, layer)
+        for layer in viewer.layers
+        if isinstance(layer, Image)
+        and not is_output(layer)
+        and not layer.name.startswith(ACTIVATIONS)
+    ]
+
+
+def input_labels(viewer: Any) -> list[tuple[str, Any]]:
+    """(name, layer) of the Labels layers a user can pick as annotations (no results)."""
+    return [
+        (layer.name, layer)
+        for layer in viewer.layers
+        if isinstance(layer, Labels) and not is_output(layer)
+    ]
+
+
 def find_output(viewer: Any, name: str) -> Layer | None:
     """The layer holding the result ``name`` (exact name first), or None."""
     owned = [layer for layer in viewer.layers if _owns(layer, name)]

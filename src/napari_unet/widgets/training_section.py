@@ -16,7 +16,7 @@ from magicgui.widgets import (
     SpinBox,
 )
 
-from ..workflow import WeightRecipe
+from ..workflow import ValidationOptions, WeightRecipe
 from .form import Section, TextLabel, row
 from .loss_plot import LossPlot
 
@@ -52,6 +52,11 @@ class TrainingSection(Section):
         self.sigma = FloatSpinBox(value=5.0, min=0.5, max=50.0, step=0.5)
         self.class_balance = CheckBox(value=False)
         self.class_balance.native.setText("class balance w_c")
+        self.validate_every = SpinBox(value=25, min=1, max=10_000, step=5)
+        self.patience = SpinBox(value=0, min=0, max=999)
+        self.keep_best = CheckBox(value=True, text="keep the best validation step's weights")
+        self.switch_weights_button = PushButton(text="Use the last step's weights")
+        self.switch_weights_button.visible = False
         self.train_button = PushButton(text="Train")
         self.cancel_button = PushButton(text="Cancel", enabled=False)
         self.progress_bar = ProgressBar(value=0, min=0, max=1)
@@ -78,6 +83,14 @@ class TrainingSection(Section):
             self.class_balance: "w_c: every annotated class weighs the same in the loss",
             self.w0: "w0: height of the border term of w(x)",
             self.sigma: "sigma: width of the border term of w(x), in pixels",
+            self.validate_every: "With validation labels (section 1): score the model on "
+            "them every this many steps, and after the last one",
+            self.patience: "Early stopping: stop after this many validations without a better "
+            "score (0: never stop early)",
+            self.keep_best: "At the end, the model holds the weights of the step with the best "
+            "validation score (object F1 for instance labels, else IoU); off: the last step's",
+            self.switch_weights_button: "Swap the model between the best validation step's "
+            "weights and the last step's (both are kept after training)",
             self.train_button: "Train the current model (a new one from 'source' if none yet)",
             self.cancel_button: "Stop after the current step; the model stays usable",
         }
@@ -91,12 +104,15 @@ class TrainingSection(Section):
                 ("device", row(self.device, Label(value="precision"), self.precision)),
                 ("", self.augment),
                 ("", self.precise_batch_norm),
+                ("validate", row(self.validate_every, Label(value="patience"), self.patience)),
+                ("", self.keep_best),
                 ("", row(self.use_weight_map, self.class_balance)),
                 ("w0, sigma", row(self.w0, self.sigma)),
                 ("", row(self.train_button, self.cancel_button)),
                 ("", self.progress_bar),
                 ("", self.status),
                 ("", self.loss_plot),
+                ("", self.switch_weights_button),
             ]
         )
         self.use_weight_map.changed.connect(self._on_weight_map_toggled)
@@ -120,6 +136,14 @@ class TrainingSection(Section):
             device=self.device.value,
             precision=self.precision.value,
             recompute_batch_norm=bool(self.precise_batch_norm.value),
+        )
+
+    def validation_options(self) -> ValidationOptions:
+        """When to validate and stop, which weights to keep (used with validation labels)."""
+        return ValidationOptions(
+            every=int(self.validate_every.value),
+            patience=int(self.patience.value),
+            keep="best" if self.keep_best.value else "last",
         )
 
     def weight_recipe(self) -> WeightRecipe:
@@ -166,15 +190,29 @@ class TrainingSection(Section):
         each loss goes on the curve, the last one in the status line."""
         for step in steps:
             self.loss_plot.add(step.step, step.loss)
+            if step.validation is not None:
+                self.loss_plot.add_validation(step.validation)
         event = steps[-1]
         self.advance(event.step)
         eta = event.eta
         left = f", ~{eta:.0f} s left" if np.isfinite(eta) else ""
+        scored = self.loss_plot.validation
+        val = f"; {scored[-1].describe()}" if scored else ""
         self.status.value = (
-            f"step {event.step}/{event.steps}: loss {event.loss:.4f}, "
+            f"step {event.step}/{event.steps}: loss {event.loss:.4f}{val}, "
             f"{event.steps_per_second:.1f} steps/s{left}"
         )
+
+    def offer_weights(self, validation: Any) -> None:
+        """After a validated run: offer the other set of weights (best or last)."""
+        self.switch_weights_button.visible = bool(validation and validation.can_switch)
+        if validation is None or not validation.can_switch:
+            return
+        best = validation.holds_step == validation.best.step
+        other = "the last step's" if best else f"the best step's (step {validation.best.step})"
+        self.switch_weights_button.text = f"Use {other} weights"
 
     def set_busy(self, busy: bool) -> None:
         self.train_button.enabled = not busy
         self.cancel_button.enabled = busy
+        self.switch_weights_button.enabled = not busy

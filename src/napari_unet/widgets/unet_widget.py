@@ -72,7 +72,10 @@ if TYPE_CHECKING:
 
 #: the sections' controls, also attributes of the widget (scripts and tests use them)
 CONTROLS = {
-    "data_section": ("image_layer", "channel_axis", "labels_layer", "label_mode", "data_info"),
+    "data_section": (
+        *("image_layer", "channel_axis", "labels_layer", "label_mode", "data_info"),
+        *("validation_labels", "validation_image"),
+    ),
     "model_section": (
         *("model_source", "preset", "model_file"),
         *("make_model_button", "save_button", "export_button", "class_names", "model_info"),
@@ -80,6 +83,7 @@ CONTROLS = {
     "training_section": (
         *("steps", "learning_rate", "tile_size", "batch_size", "optimizer", "device", "precision"),
         *("augment", "precise_batch_norm", "use_weight_map", "w0", "sigma", "class_balance"),
+        *("validate_every", "patience", "keep_best", "switch_weights_button"),
         *("train_button", "cancel_button", "progress_bar", "status", "loss_plot"),
     ),
     "inspect_section": (
@@ -156,6 +160,8 @@ class UNetWidget(QWidget):
         self.export_button.clicked.connect(lambda: self.export_model())
         self.export_dialog: Any = None  # the open Export dialog
         self.train_button.clicked.connect(self.train)
+        self.switch_weights_button.clicked.connect(self.switch_weights)
+        self._validation: Any = None  # the last training run's Validation, if it had one
         self.cancel_button.clicked.connect(self.cancel)
         self.predict_button.clicked.connect(self.predict)
         self.inspect_button.clicked.connect(lambda: self.show_activations())
@@ -331,6 +337,9 @@ class UNetWidget(QWidget):
                 for im, lab in inputs
                 for idx in lab.planes
             ]
+            validation_planes = self._validation_planes(model)
+            validation_options = self.training_section.validation_options()
+            validation_options.validate()
         except refused() as err:
             self._error(str(err))
             return
@@ -344,6 +353,8 @@ class UNetWidget(QWidget):
         self._job = Job("train", image, labels)
         self._follow_view()
         self.loss_plot.clear(config.steps)
+        self._validation = None
+        self.training_section.offer_weights(None)
         done = model.record.steps_trained()
         self.training_section.begin(
             config.steps,
@@ -362,8 +373,33 @@ class UNetWidget(QWidget):
             lambda idx: image_plane(image, idx),
             image_name=image.name,
             class_names=names,
+            validation_planes=validation_planes,
+            validation_options=validation_options,
             wait_for_gui=True,
         )
+
+    def _validation_planes(self, model: Any) -> list[TrainingPlane]:
+        """The planes of the validation pair picked in section 1 (none: no validation)."""
+        picked = self.data_section.validation_input()
+        if picked is None:
+            return []
+        image, labels, indices = picked
+        check_channels(model, image)
+        return [
+            TrainingPlane(idx, image_plane(image, idx), np.array(labels.data[idx]), image.name)
+            for idx in indices
+        ]
+
+    def switch_weights(self) -> None:
+        """Swap the model between the best validation step's weights and the last step's."""
+        if self.busy or self._validation is None:
+            return
+        step = self._validation.switch(self.model)
+        if self.look_inside.image is not None:
+            self.look_inside.forget("the model's weights changed: Predict again")
+        self.training_section.offer_weights(self._validation)
+        self.status.value = f"the model now holds the weights of step {step}"
+        self._set_model(self.model)
 
     def _shown_pair(self, inputs: list[Any]) -> tuple[ImageInput, LabelsInput]:
         """The pair whose image the live refresh shows: the image picked under Data when
@@ -491,6 +527,9 @@ class UNetWidget(QWidget):
     def _set_model(self, model: Any) -> None:
         if model is not self.model and self.look_inside.image is not None:
             self.look_inside.forget("another model: Predict again to inspect pixels")
+        if model is not self.model and getattr(self, "_validation", None) is not None:
+            self._validation = None  # its weights belong to the model that was replaced
+            self.training_section.offer_weights(None)
         self.model = model
         self.model_section.show(model)
         self.inspect_section.show_levels(model)
@@ -597,6 +636,9 @@ class UNetWidget(QWidget):
             self._info(self.status.value)
         elif isinstance(result, JobDone):
             self.status.value = result.summary()
+            if result.kind == "train":
+                self._validation = result.extra.get("validation")
+                self.training_section.offer_weights(self._validation)
 
     def _on_error(self, exc: BaseException) -> None:
         kind = self._job.kind if self._job is not None else "job"

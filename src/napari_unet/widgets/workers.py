@@ -150,10 +150,15 @@ class JobDone:
         """One line for the status: what was done, how fast."""
         if self.cancelled:
             verb = {"train": "training", "predict": "prediction"}.get(self.kind, self.kind)
-            return f"{verb} cancelled after {self.steps} step(s); model kept"
+            line = f"{verb} cancelled after {self.steps} step(s); model kept"
+            if self.extra.get("validation") is not None:
+                line += f"; validation: {self.extra['validation'].summary()}"
+            return line
         if self.kind == "train":
             rate = self.steps / self.seconds if self.seconds > 0 else 0.0
             line = f"trained {self.steps} steps in {self.seconds:.1f} s ({rate:.1f} steps/s)"
+            if self.extra.get("validation") is not None:
+                line += f"; validation: {self.extra['validation'].summary()}"
             return f"{line}; {self.extra['note']}" if self.extra.get("note") else line
         return f"predicted {self.steps} plane(s) in {self.seconds:.1f} s"
 
@@ -235,12 +240,19 @@ def train_job(
     *,
     image_name: str = "",
     class_names: list[str] | None = None,
+    validation_planes: Sequence[TrainingPlane] = (),
+    validation_options: Any = None,
     refresh_seconds: float = 3.0,
     report_seconds: float = 0.5,
     wait_for_gui: bool = False,
 ) -> Generator[Any, None, JobDone]:
     """Fit the head to the classes, prepare the samples (the workflow's
     :func:`~napari_unet.workflow.prepare_training`), train; refresh the live view.
+
+    With ``validation_planes`` the model is scored on them every
+    ``validation_options.every`` steps (workflow.validation_set; the scores come with the
+    steps) and the :class:`~napari_unet.unet.validation.Validation` is returned in
+    ``JobDone.extra["validation"]``.
 
     Yields :class:`Notice`, :class:`WeightsReady`, :class:`StepsDone` every
     ``report_seconds`` and after the last step done, and a live :class:`PlaneResult` every
@@ -251,7 +263,14 @@ def train_job(
     """
     from ..unet.data import normalize
     from ..unet.training import train
-    from ..workflow import PredictOptions, prepare_training, segment, shown_weight
+    from ..workflow import (
+        PredictOptions,
+        ValidationOptions,
+        prepare_training,
+        segment,
+        shown_weight,
+        validation_set,
+    )
 
     t0 = time.perf_counter()
 
@@ -270,7 +289,18 @@ def train_job(
         flips=config.augment,
         cancelled=cancel.is_set,
     )
-    for notice in prepared.notices:
+    validation, notes = None, []
+    if validation_planes:
+        validation, notes = validation_set(
+            model,
+            [AnnotatedPlane(p.image, p.labels, source(p) + _index_suffix(p.index))
+             for p in validation_planes],
+            plan,
+            recipe,
+            validation_options or ValidationOptions(),
+            training=annotated,
+        )  # fmt: skip
+    for notice in prepared.notices + notes:
         yield Notice(notice)
     samples = prepared.samples
     if cancel.is_set():
@@ -309,7 +339,13 @@ def train_job(
             live=True,
         )
 
-    gen = train(model, samples, config, description=f"napari widget, {plan.mode}")
+    gen = train(
+        model,
+        samples,
+        config,
+        description=f"napari widget, {plan.mode}",
+        validation=validation,
+    )
     steps = refreshes = 0
     last_refresh, refresh_cost, refresh_total = time.perf_counter(), 0.0, 0.0
     cancelled = False
@@ -348,6 +384,8 @@ def train_job(
             yield from _deliver(result, cancel, wait_for_gui)
     done = JobDone("train", cancelled=cancelled, steps=steps, seconds=time.perf_counter() - t0)
     done.extra.update(refreshes=refreshes, refresh_seconds=refresh_total)
+    if validation is not None and validation.best is not None:
+        done.extra["validation"] = validation
     last_run = model.record.last_run
     recomputed = last_run is not None and last_run.batch_norm_recomputed
     if config.recompute_batch_norm and not cancelled and not recomputed:
