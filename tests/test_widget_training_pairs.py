@@ -83,3 +83,24 @@ def test_pairs_of_other_label_kinds_are_read_together(two_pairs, qtbot, errors) 
     qtbot.waitUntil(lambda: not widget.busy, timeout=60_000)
     assert widget.model.n_classes == 3
     assert not errors()
+
+
+def test_pairs_of_different_label_kinds_are_refused(two_pairs, qtbot, errors) -> None:
+    """Scribbles and a 0/255 mask read together would look like instance ids: refused,
+    naming how each pair reads, and nothing is trained."""
+    from .conftest import snapshot
+
+    viewer, widget, _, _ = two_pairs
+    strokes = viewer.layers["bottom strokes"]
+    strokes.data = np.where(strokes.data == 2, 255, 0).astype(np.uint8)  # a mask
+    add(qtbot, widget, viewer, "top")
+    add(qtbot, widget, viewer, "bottom")
+    before = snapshot(viewer)
+    press(qtbot, widget.train_button)
+    qtbot.waitUntil(lambda: not widget.busy, timeout=60_000)
+    assert any(
+        "different kinds of labels ('top strokes' as scribbles, 'bottom strokes' as dense)" in m
+        for m in errors()
+    ), errors()
+    assert [n for n, _, _ in snapshot(viewer)] == [n for n, _, _ in before]
+    assert widget.model is None or not widget.model.record.training

@@ -9,7 +9,9 @@ from typing import Any
 from magicgui.widgets import CheckBox, ComboBox, FileEdit, LineEdit
 from qtpy.QtWidgets import QDialog, QDialogButtonBox, QFormLayout, QWidget
 
+from ..unet.errors import InputError
 from ..workflow import ExportRequest
+from .form import TextLabel
 
 KINDS = {"bioimage.io package (.zip)": "bioimageio", "TorchScript (.pt)": "torchscript"}
 SUFFIX = {"bioimageio": ".zip", "torchscript": ".pt"}
@@ -43,9 +45,22 @@ class ExportDialog(QDialog):
         )
         self.buttons.accepted.connect(self.accept)
         self.buttons.rejected.connect(self.reject)
+        self.problem = TextLabel()  # why OK did not close the dialog
+        self.problem.setStyleSheet("color: #e57373")
+        form.addRow(self.problem)
         form.addRow(self.buttons)
         self.kind.changed.connect(self._on_kind)
         self._on_kind()
+
+    def accept(self) -> None:
+        """Close only on a request the export can take; else say why and stay open."""
+        try:
+            self.request().validate()
+        except InputError as err:
+            self.problem.value = str(err)
+            return
+        self.problem.value = ""
+        super().accept()
 
     def _on_kind(self, *_: Any) -> None:
         bioimageio = KINDS[self.kind.value] == "bioimageio"

@@ -60,6 +60,13 @@ class TrainingPairs:
         for layer, axis, labels_layer in self.pairs:
             image = read_image(layer, axis)
             pairs.append((image, read_labels(labels_layer, image, mode)))
+        kinds = {lab.plan.mode for _, lab in pairs}
+        if len(kinds) > 1:  # read together, scribbles and a 0/255 mask would become ids
+            read_as = ", ".join(f"'{lab.name}' as {lab.plan.mode}" for _, lab in pairs)
+            raise InputError(
+                f"the training pairs hold different kinds of labels ({read_as}): train on "
+                "pairs of one kind, or choose the label mode that fits them all"
+            )
         what = "the training pairs (" + ", ".join(f"'{lab.name}'" for _, lab in pairs) + ")"
         plan = interpret_labels(
             distinct_values([lab.layer.data for _, lab in pairs]), mode, what=what

@@ -12,6 +12,7 @@ torch; creating the widget does (to list devices and bundled models).
 
 from __future__ import annotations
 
+import re
 import threading
 import traceback
 from collections import deque
@@ -242,6 +243,9 @@ class UNetWidget(QWidget):
         if request is None:
             from .export_dialog import ExportDialog
 
+            if self.export_dialog is not None:  # one dialog at a time, the old one freed
+                self.export_dialog.close()
+                self.export_dialog.deleteLater()
             self.export_dialog = ExportDialog(self, model_name=self._package_name())
             self.export_dialog.accepted.connect(
                 lambda: self.export_model(self.export_dialog.request())
@@ -258,8 +262,11 @@ class UNetWidget(QWidget):
         self._run(export_job, self.model, request)
 
     def _package_name(self) -> str:
-        source = (self.model.record.source or "").split(":")[-1]
-        return f"napari-unet {source}".strip() if source else "napari-unet model"
+        """A bioimage.io name from the model's source: 'napari-unet nuclei', and for a
+        file 'napari-unet my_model' (the name's characters the spec does not take left out)."""
+        source = Path((self.model.record.source or "").split(":")[-1]).stem
+        source = re.sub(r"[^A-Za-z0-9_+\- ()]+", " ", source).strip()
+        return f"napari-unet {source}"[:128].strip() if source else "napari-unet model"
 
     def rename_classes(self) -> None:
         """Give the current model the class names typed under Model (Enter)."""

@@ -36,8 +36,16 @@ class ExportRequest:
             raise InputError("choose the file to export to")
         if self.kind == "torchscript" and path.suffix.lower() != ".pt":
             raise InputError(f"{path}: a TorchScript export is a .pt file")
-        if self.kind == "bioimageio" and not self.description.strip():
-            raise InputError("the bioimage.io package needs a description")
+        if self.kind == "bioimageio":
+            from ..interchange.bioimageio_package import NAME_PATTERN
+
+            if not NAME_PATTERN.match(self.name):
+                raise InputError(
+                    "the package name needs 5-128 characters: letters, digits, spaces and "
+                    "_+-() only"
+                )
+            if not self.description.strip():
+                raise InputError("the bioimage.io package needs a description")
 
 
 def export_model(model: Any, request: ExportRequest) -> Path:
