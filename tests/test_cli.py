@@ -609,18 +609,18 @@ def test_threads_option_bounds_the_chunks_of_a_zarr_input(data, model_file, tmp_
     zarr = pytest.importorskip("zarr")
     import dask
 
-    import napari_unet.cli.predict as predict_command
+    import napari_unet.workflow.batch as batch
 
     z = zarr.create_array(str(tmp_path / "v.zarr"), shape=(48, 64), dtype="uint8")
     z[...] = _nuclei_crop(0)[0][:48, :64]
     workers = []
-    real = predict_command._predict_zarr_file
+    real = batch.predict_zarr_input
 
     def spy(*args):
         workers.append(dask.config.get("num_workers", None))
         return real(*args)
 
-    monkeypatch.setattr(predict_command, "_predict_zarr_file", spy)
+    monkeypatch.setattr(batch, "predict_zarr_input", spy)
     for n, out in ((1, "a"), (None, "b")):
         extra = ["--threads", str(n)] if n else []
         rc = main(["predict", str(tmp_path / "v.zarr"), "--model", str(model_file),

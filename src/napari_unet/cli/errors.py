@@ -32,12 +32,9 @@ def one_line(err: BaseException) -> str:
 
 def file_error(path: Path, err: Exception) -> Exception:
     """Prefix an error message with the file it is about (once)."""
-    from ..unet.data import InputError
+    from ..workflow.batch import about
 
-    text = str(err).splitlines()[0] if str(err) else type(err).__name__
-    if str(path) in text or path.name in text:
-        return InputError(text)
-    return InputError(f"{path}: {text}")
+    return about(path, err)
 
 
 def usage_status(exc: SystemExit) -> int:

@@ -4,12 +4,12 @@ from __future__ import annotations
 
 import argparse
 import contextlib
-from collections.abc import Iterator, Sequence
+from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
-from .errors import file_error
-from .models import instance_options, load_model_arg, model_input, predict_options
+from ..workflow.batch import OUTPUT_SUFFIXES  # noqa: F401 - evaluate pairs by them
+from .models import instance_options, load_model_arg, predict_options
 from .options import (
     add_cluster,
     add_common,
@@ -20,10 +20,6 @@ from .options import (
     positive_int,
 )
 from .progress import ProgressBar, status
-
-#: Suffixes of the files ``predict`` writes (``evaluate`` pairs <stem>_labels with <stem>).
-#: Earlier outputs are recognised by the mark napari-unet writes into them, not by these.
-OUTPUT_SUFFIXES = ("_labels", "_probabilities", "_instances", "_entropy")
 
 
 def add_parser(sub: argparse._SubParsersAction) -> None:
@@ -107,231 +103,66 @@ def add_parser(sub: argparse._SubParsersAction) -> None:
     add_common(p, cmd_predict)
 
 
-def cmd_predict(args: argparse.Namespace) -> int:
-
-    from ..io.images import check_output, expand_paths, is_zarr
-    from ..io.outputs import OutputBatch
+def batch_request(args: argparse.Namespace) -> Any:
+    """The workflow's :class:`~napari_unet.workflow.batch.BatchRequest` of the arguments."""
     from ..unet.data import InputError
-    from ..workflow import instance_channel
-    from .cluster import start_client
+    from ..workflow.batch import BatchRequest
 
-    model = load_model_arg(args)
-    inputs = expand_paths(args.inputs, skip_outputs=True)
-    out = Path(args.out)
-    if out.exists() and not out.is_dir():
-        raise InputError(f"{out}: exists and is not a folder")
-    if any(out.resolve() == p.resolve() for p in inputs):
-        raise InputError(f"{out}: refusing to write into an input")
-    plans = _output_paths(inputs, out, args)
-    for plan in plans:  # check every output before anything is computed
-        for key, target in plan.items():
-            if key != "input":
-                check_output(target, overwrite=args.overwrite, inputs=inputs)
-    split = instance_options(args) if args.instances else None
-    if split is not None:
-        split.validate()
-    object_channel = instance_channel(model, split, asked=True)  # checked before any work
     if getattr(args, "object_class", None) is not None and not args.instances:
         raise InputError("--object-class names the class split into objects: add --instances")
-    _check_label_format(model, args.format, any(not is_zarr(p) for p in inputs))
-    _check_zarr_outputs_fit(model, [p for p in inputs if is_zarr(p)], out, args)
     if args.seed_threshold is not None and (not args.instances or args.no_split):
         raise InputError(
             "--seed-threshold splits --instances: it needs --instances, not --no-split"
         )
-    if args.tta and (args.workers or args.scheduler or any(is_zarr(p) for p in inputs)):
+    return BatchRequest(
+        inputs=[Path(p) for p in args.inputs],
+        out=Path(args.out),
+        overwrite=args.overwrite,
+        label_format=args.format,
+        probabilities=args.probabilities,
+        entropy=args.entropy,
+        instances=instance_options(args) if args.instances else None,
+        channel_axis=args.channel_axis,
+        options=predict_options(args),
+        chunk_size=args.chunk_size,
+        stats=args.stats,
+    )
+
+
+def cmd_predict(args: argparse.Namespace) -> int:
+    from ..unet.data import InputError
+    from ..workflow.batch import plan_batch, predict_batch
+    from .cluster import start_client
+
+    model = load_model_arg(args)
+    plan = plan_batch(model, batch_request(args))  # every check before any work
+    if args.tta and (args.workers or args.scheduler):
         raise InputError("--tta works on in-memory images, not with zarr inputs or a cluster")
-    predict_options(args).validate()
     client, to_close = start_client(args)  # before creating anything: it may fail
-    created = [d for d in [out, *out.absolute().parents] if not d.exists()]
-    out.mkdir(parents=True, exist_ok=True)
+    bars: list[ProgressBar] = []
+    n = len(plan.files)
+
+    def start(i: int, path: Path) -> None:
+        bars.append(ProgressBar(f"[{i}/{n}] {path.name}", enabled=not args.quiet))
+
     try:
-        with OutputBatch() as batch:  # a failed run writes nothing: staged files removed
-            for i, plan in enumerate(plans, 1):
-                path = plan["input"]
-                staged = {k: (v if k == "input" else batch.stage(v)) for k, v in plan.items()}
-                bar = ProgressBar(f"[{i}/{len(plans)}] {path.name}", enabled=not args.quiet)
-                try:
-                    _predict_one(model, staged, args, object_channel, bar, client)
-                except (InputError, ValueError) as err:
-                    raise file_error(path, err) from err
-                bar.close()
-            written = batch.commit()  # only now, when every input has succeeded
-    except BaseException:
-        for folder in created:  # and leaves no empty output folder behind
-            with contextlib.suppress(OSError):
-                folder.rmdir()  # only succeeds while it is empty
-        raise
+        with _local_chunk_threads(args.threads if client is None else None):
+            written = predict_batch(
+                model,
+                plan,
+                progress=lambda i, n, path, done, total: bars[-1](done, total),
+                note=lambda text: status(text, args),
+                client=client,
+                start=start,
+                end=lambda i, path: bars[-1].close(),
+            )
     finally:
         for obj in to_close:
             obj.close()
     for target in written:
         status(f"wrote {target}", args)
-    print(f"predicted {len(plans)} image(s) into {out}")
+    print(f"predicted {n} image(s) into {Path(args.out)}")
     return 0
-
-
-def _check_zarr_outputs_fit(
-    model: Any, inputs: Sequence[Path], out: Path, args: argparse.Namespace
-) -> None:
-    """Refuse zarr inputs whose outputs cannot fit on the output's disk, before any work (a
-    store declaring 10^6 x 10^6 pixels would otherwise fail after minutes)."""
-    import math
-    import shutil
-
-    from ..io.images import open_zarr
-    from ..unet.data import InputError
-
-    per_pixel = 1 + (4 * model.n_classes if args.probabilities else 0)
-    need = 0
-    for path in inputs:
-        shape = open_zarr(path).array.shape
-        channels = 1 if args.channel_axis is None else shape[args.channel_axis]
-        need += math.prod(shape) // max(channels, 1) * per_pixel
-    if not need:
-        return
-    existing = next(d for d in [out, *out.absolute().parents] if d.exists())
-    free = shutil.disk_usage(existing).free
-    if need > free:
-        raise InputError(
-            f"the zarr output(s) need up to {need / 1e9:,.1f} GB (uncompressed), more than the "
-            f"{free / 1e9:,.1f} GB free under {existing}: predict a region, or write elsewhere"
-        )
-
-
-def _check_label_format(model: Any, fmt: str, any_file: bool) -> None:
-    """Refuse ``--format png`` before any work when the model's label values exceed what a
-    PNG holds (16 bits)."""
-    from ..unet.data import InputError
-    from ..workflow import label_values_table
-
-    table = label_values_table(model)
-    top = int(table.max()) if table is not None else model.n_classes
-    if fmt == "png" and any_file and top > 65535:
-        raise InputError(
-            f"--format png: the model writes label values up to {top}, more than a PNG holds "
-            "(65535); use --format tif"
-        )
-
-
-def _predict_one(
-    model: Any,
-    plan: dict[str, Path],
-    args: argparse.Namespace,
-    object_channel: int | None,
-    bar: ProgressBar,
-    client: Any,
-) -> None:
-    """Predict one input (zarr lazily, a file in memory) into the paths of ``plan``."""
-    import numpy as np
-
-    from ..io.images import is_zarr, read_image
-
-    if is_zarr(plan["input"]):
-        with _local_chunk_threads(args.threads if client is None else None):
-            _predict_zarr_file(model, plan, args, bar, client)
-    else:
-        image = np.asarray(read_image(plan["input"], lazy=False))
-        _predict_file(model, image, plan, args, object_channel, bar, client)
-
-
-def _output_paths(
-    inputs: Sequence[Path], out: Path, args: argparse.Namespace
-) -> list[dict[str, Path]]:
-    """For each input: the files to write (``labels``, ...) and the ``input`` itself."""
-    from ..io.images import is_zarr, open_zarr, stem
-    from ..unet.data import InputError
-
-    plans: list[dict[str, Path]] = []
-    seen: dict[Path, Path] = {}
-    for path in inputs:
-        s = stem(path)
-        plan: dict[str, Path] = {}
-        if is_zarr(path):
-            ext = ".ome.zarr" if open_zarr(path).ome else ".zarr"
-            plan["labels"] = out / f"{s}_labels{ext}"
-            if args.probabilities:
-                plan["probabilities"] = out / f"{s}_probabilities{ext}"
-            if args.instances:
-                raise InputError(
-                    f"{path}: --instances is not available for zarr inputs (objects can span "
-                    "chunks); predict the labels, then split objects in napari"
-                )
-            if args.entropy:
-                raise InputError(
-                    f"{path}: --entropy is not available for zarr inputs yet; write "
-                    "--probabilities and compute H(x) from them"
-                )
-        else:
-            plan["labels"] = out / f"{s}_labels.{args.format}"
-            if args.probabilities:
-                plan["probabilities"] = out / f"{s}_probabilities.tif"
-            if args.instances:
-                plan["instances"] = out / f"{s}_instances.tif"
-            if args.entropy:
-                plan["entropy"] = out / f"{s}_entropy.tif"
-        for target in plan.values():
-            if target in seen:
-                raise InputError(
-                    f"{path} and {seen[target]} would both be written to {target}: rename one"
-                )
-            seen[target] = path
-        plan["input"] = path
-        plans.append(plan)
-    return plans
-
-
-def _predict_file(
-    model: Any,
-    image: Any,
-    plan: dict[str, Path],
-    args: argparse.Namespace,
-    object_channel: int | None,
-    bar: ProgressBar,
-    client: Any,
-) -> None:
-    """Predict an in-memory image (tiled, or as dask chunks on ``client``) and write it."""
-    from ..io.images import write_image, write_labels
-    from ..workflow import annotation_labels, segment, split_instances
-
-    path = plan["input"]
-    img, axis = model_input(
-        image, path, model.in_channels, args.channel_axis, note=lambda t: status(t, args)
-    )
-    need_probs = any(name in plan for name in ("probabilities", "instances", "entropy"))
-    if client is not None:
-        from ..io.distributed import compute, predict_dask
-
-        pred = predict_dask(
-            model,
-            img,
-            channel_axis=axis,
-            tile_size=args.tile_size,
-            chunk_size=args.chunk_size,
-            precision=args.precision,
-            device=None if args.device == "auto" else args.device,
-            batch_size=args.batch_size,
-            client=client,
-        )
-        targets = [pred.labels] + ([pred.probabilities] if need_probs else [])
-        results = compute(*targets, progress=bar, client=client)
-        labels = annotation_labels(model, results[0])
-        probs = results[1] if need_probs else None
-    else:
-        result = segment(
-            model, img, axis, predict_options(args), probabilities=need_probs, progress=bar
-        )
-        labels, probs = result.labels, result.probabilities
-    write_labels(plan["labels"], labels)  # staged names: checked, committed by cmd_predict
-    if "probabilities" in plan:
-        write_image(plan["probabilities"], probs)
-    if "instances" in plan:
-        inst = split_instances(probs[object_channel], instance_options(args))
-        write_labels(plan["instances"], inst)
-    if "entropy" in plan:
-        from ..unet.uncertainty import normalized_entropy
-
-        write_image(plan["entropy"], normalized_entropy(probs))
 
 
 @contextlib.contextmanager
@@ -345,36 +176,3 @@ def _local_chunk_threads(threads: int | None) -> Iterator[None]:
 
     with dask.config.set(num_workers=threads):
         yield
-
-
-def _predict_zarr_file(
-    model: Any,
-    plan: dict[str, Path],
-    args: argparse.Namespace,
-    bar: ProgressBar,
-    client: Any,
-) -> None:
-    """Predict a zarr / OME-Zarr volume lazily, chunk by chunk, into zarr outputs."""
-    from ..io.distributed import predict_zarr
-    from ..io.images import open_zarr
-    from ..workflow import label_values_table
-
-    path = plan["input"]
-    table = label_values_table(model)
-    predict_zarr(
-        model,
-        path,
-        plan["labels"],
-        probabilities_path=plan.get("probabilities"),
-        channel_axis=args.channel_axis,
-        ome=open_zarr(path).ome,
-        progress=bar if not args.quiet else None,
-        client=client,
-        tile_size=args.tile_size,
-        chunk_size=args.chunk_size,
-        stats=args.stats,
-        precision=args.precision,
-        device=None if args.device == "auto" else args.device,
-        batch_size=args.batch_size,
-        label_values=None if table is None else [int(v) for v in table],
-    )

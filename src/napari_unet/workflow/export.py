@@ -39,13 +39,13 @@ class ExportRequest:
         if self.kind == "bioimageio":
             from ..interchange.bioimageio_package import NAME_PATTERN
 
+            if not self.description.strip():
+                raise InputError("the bioimage.io package needs a description")
             if not NAME_PATTERN.match(self.name):
                 raise InputError(
                     "the package name needs 5-128 characters: letters, digits, spaces and "
                     "_+-() only"
                 )
-            if not self.description.strip():
-                raise InputError("the bioimage.io package needs a description")
 
 
 def export_model(model: Any, request: ExportRequest) -> Path:
