@@ -28,6 +28,12 @@ class InspectSection(Section):
             tooltip="Predict the plane in view, or every plane of a Z/T stack",
         )
         self.predict_button = PushButton(text="Predict")
+        self.files_button = PushButton(text="Predict files...")
+        self.files_button.tooltip = (
+            "Predict image files or a folder with the current model into an output folder "
+            "(as napari-unet predict): in the background, with progress and Cancel; the "
+            "inputs are never overwritten and a cancelled or failed run writes nothing"
+        )
         self.tta = CheckBox(value=False, text="average 8 flips/rotations")
         self.tta.tooltip = (
             "Test-time augmentation, as the paper: predict the 8 flipped/rotated views and "
@@ -56,6 +62,7 @@ class InspectSection(Section):
         self.add_rows(
             [
                 ("", row(self.scope, self.predict_button)),
+                ("", self.files_button),
                 ("", self.tta),
                 ("", self.annotate_hint),
                 ("level", self.level),
@@ -104,5 +111,11 @@ class InspectSection(Section):
         return None if item is None else int(float(item.data(0)))
 
     def set_busy(self, busy: bool) -> None:
-        for button in (self.predict_button, self.inspect_button, self.gallery_button):
+        buttons = (
+            self.predict_button,
+            self.files_button,
+            self.inspect_button,
+            self.gallery_button,
+        )
+        for button in buttons:
             button.enabled = not busy

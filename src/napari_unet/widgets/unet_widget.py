@@ -88,7 +88,7 @@ CONTROLS = {
         *("train_button", "cancel_button", "progress_bar", "status", "loss_plot"),
     ),
     "inspect_section": (
-        *("scope", "predict_button", "tta", "annotate_hint", "level"),
+        *("scope", "predict_button", "files_button", "tta", "annotate_hint", "level"),
         *("inspect_button", "gallery_button", "channel_table"),
     ),
     "pixel_section": ("follow_cursor", "gradient_button", "pixel_text", "field_info"),
@@ -165,6 +165,8 @@ class UNetWidget(QWidget):
         self._validation: Any = None  # the last training run's Validation, if it had one
         self.cancel_button.clicked.connect(self.cancel)
         self.predict_button.clicked.connect(self.predict)
+        self.files_button.clicked.connect(lambda: self.predict_files())
+        self.files_dialog: Any = None  # the open Predict files dialog
         self.inspect_button.clicked.connect(lambda: self.show_activations())
         self.gallery_button.clicked.connect(self.show_gallery)
         self.gradient_button.clicked.connect(self.show_gradient)
@@ -457,6 +459,35 @@ class UNetWidget(QWidget):
             wait_for_gui=True,
         )
 
+    def predict_files(self, plan: Any = None, open_results: bool = True) -> None:
+        """Predict files or a folder into an output folder in a thread worker (the
+        workflow's batch prediction); without ``plan``, ask for it in a dialog first."""
+        if self.busy:
+            return
+        if self.model is None:
+            self._error("there is no model yet: load or train one, then predict files")
+            return
+        if plan is None:
+            from .predict_files import PredictFilesDialog
+
+            if self.files_dialog is not None:
+                self.files_dialog.close()
+                self.files_dialog.deleteLater()
+            dialog = PredictFilesDialog(self, self.model, self.training_section.device.value)
+            self.files_dialog = dialog
+            dialog.accepted.connect(
+                lambda: self.predict_files(dialog.plan, bool(dialog.open_results.value))
+            )
+            dialog.open()
+            return
+        from .predict_files import predict_files_job
+
+        self._job = Job("files", None)
+        self._open_results = open_results
+        n = len(plan.files)
+        self.training_section.begin(n * 1000, f"predicting {n} file(s) into {plan.request.out}...")
+        self._run(predict_files_job, self.model, plan, self.jobs.cancel_event)
+
     def show_activations(self, gallery: bool = False) -> None:
         """Show the channels of the chosen level for (a crop of) the plane in view; with
         ``gallery`` also side by side beside the image, with their statistics."""
@@ -568,9 +599,17 @@ class UNetWidget(QWidget):
 
     # ============================================================== what the jobs report
     def _on_event(self, event: Any) -> None:
+        from .predict_files import FilesProgress
+
         job = self._job
         if isinstance(event, StepsDone):
             self.training_section.show_steps(event.steps)
+        elif isinstance(event, FilesProgress):
+            share = event.done / event.total if event.total else 1.0
+            self.training_section.advance(int(1000 * (event.number - 1 + share)))
+            self.status.value = (
+                f"[{event.number}/{event.inputs}] {event.name}: {event.done}/{event.total} tiles"
+            )
         elif isinstance(event, PlaneResult):
             if not event.live:
                 job.done += 1
@@ -619,6 +658,8 @@ class UNetWidget(QWidget):
                 self._set_busy(False)
 
     def _on_result(self, result: Any) -> None:
+        from .predict_files import FilesWritten, open_results
+
         image = self._job.image if self._job is not None else None
         if isinstance(result, ActivationResult):
             self.status.value = write_activations(self.viewer, result, image)
@@ -637,6 +678,14 @@ class UNetWidget(QWidget):
             self.status.value = write_gradient(
                 self.viewer, image, result.index, result.gradient, result.field, result.k
             )
+        elif isinstance(result, FilesWritten):
+            self.status.value = (
+                f"predicted {result.inputs} file(s) in {result.seconds:.1f} s: wrote "
+                f"{len(result.paths)} file(s)"
+                + (f" into {result.paths[0].parent}" if result.paths else "")
+            )
+            if self._open_results:
+                open_results(self.viewer, result.paths)
         elif isinstance(result, Exported):
             what = "bioimage.io package" if result.kind == "bioimageio" else "TorchScript file"
             self.status.value = f"exported the model as a {what}: {result.path}"
@@ -648,7 +697,13 @@ class UNetWidget(QWidget):
                 self.training_section.offer_weights(self._validation)
 
     def _on_error(self, exc: BaseException) -> None:
+        from ..workflow.batch import BatchCancelled
+
         kind = self._job.kind if self._job is not None else "job"
+        if isinstance(exc, BatchCancelled):
+            self.status.value = "file prediction cancelled: nothing was written"
+            self._info(self.status.value)
+            return
         if isinstance(exc, user_errors()):
             self._error(str(exc))
         else:
