@@ -266,6 +266,7 @@ def test_instance_labels_are_scored_by_object_f1():
         LabelPlan("instances", 2),
         WeightRecipe(border=True),
         ValidationOptions(every=5, patience=1, keep="last"),
+        mode="instances",
     )
     assert (validation.every, validation.patience, validation.keep) == (5, 1, "last")
     perfect = np.zeros((2, 48, 48), np.float32)
@@ -276,6 +277,11 @@ def test_instance_labels_are_scored_by_object_f1():
     assert object_counts(found, cells) == (2, 0, 0)
     score = validation.evaluate(tiny_model(), 5)
     assert score.metric == "object F1" and 0.0 <= score.object_f1 <= 1.0
+    # pooled over samples: one cell found, one missed, one false object -> 2 / (2 + 1 + 1)
+    found = np.zeros_like(cells)
+    found[4:14, 4:14], found[0:3, 40:46] = 7, 8
+    fixed = Validation(validation.samples, instances=[cells], split=lambda p: found)
+    assert fixed.evaluate(tiny_model(), 5).object_f1 == pytest.approx(0.5)
 
 
 def test_validation_options_refuse_bad_values():
@@ -283,3 +289,96 @@ def test_validation_options_refuse_bad_values():
         ValidationOptions(keep="worst").validate()
     with pytest.raises(InputError, match="patience"):
         ValidationOptions(patience=-2).validate()
+
+
+# ----------------------------------------------------------------------- review cases
+def quick_config(steps: int, **kw) -> TrainConfig:
+    return TrainConfig(
+        steps=steps, tile_size=32, batch_size=1, precision="fp32", augment=False, **kw
+    )
+
+
+def test_after_a_divergence_the_model_keeps_the_weights_the_message_names(monkeypatch):
+    from napari_unet.unet import training
+
+    model = tiny_model()
+    validation = Validation([prepare_sample(*blobs(7))], every=5)
+    rising = iter([0.1, 0.9, 0.95])  # best at step 15, after the last snapshot (step 10)
+    monkeypatch.setattr(Validation, "evaluate", lambda self, m, step: scores(step, next(rising)))
+    real, calls = training.energy, {"n": 0}
+
+    def diverging(*args, **kwargs):
+        calls["n"] += 1
+        loss = real(*args, **kwargs)
+        return loss * float("nan") if calls["n"] >= 17 else loss
+
+    monkeypatch.setattr(training, "energy", diverging)
+    with pytest.raises(training.TrainingDiverged, match="weights of step 10 were restored"):
+        for _ in train(
+            model, [prepare_sample(*blobs(5))], quick_config(30), validation=validation
+        ):
+            pass
+    assert validation.holds_step == 10 and not validation.can_switch
+    record = model.record.last_run
+    assert record.steps_done == 10 and record.extra["validation"]["weights_from_step"] == 10
+
+
+def weights_of(model: UNet) -> list[torch.Tensor]:
+    return [p.detach().clone() for p in model.parameters()]
+
+
+def test_a_cancelled_run_scores_its_last_weights_before_choosing():
+    model = tiny_model()
+    validation = Validation([prepare_sample(*blobs(7))], every=5)
+    run = train(model, [prepare_sample(*blobs(5))], quick_config(30), validation=validation)
+    for progress in run:
+        if progress.step == 7:
+            break
+    run.close()  # Cancel after step 7
+    assert [s.step for s in validation.history] == [5, 7]
+    assert validation.holds_step == validation.best.step
+    assert model.record.last_run.extra["validation"]["scores"][-1]["step"] == 7
+
+
+def test_early_stopping_then_batch_norm_statistics_for_the_weights_held(monkeypatch):
+    from napari_unet.unet import training
+
+    model = tiny_model()
+    validation = Validation([prepare_sample(*blobs(7))], every=2, patience=1)
+    falling = iter([0.9, 0.5])
+    monkeypatch.setattr(Validation, "evaluate", lambda self, m, step: scores(step, next(falling)))
+    held = {}
+
+    def spy(model_, *args):
+        held["weights"] = weights_of(model_)  # the weights the statistics are computed for
+        return 16
+
+    monkeypatch.setattr(training, "_recompute_batch_norm", spy)
+    config = quick_config(20, recompute_batch_norm=True)
+    list(train(model, [prepare_sample(*blobs(5))], config, validation=validation))
+    assert validation.stopped_early and validation.holds_step == 2
+    assert model.record.last_run.batch_norm_recomputed == 16
+    assert all(torch.equal(a, b) for a, b in zip(held["weights"], weights_of(model), strict=True))
+
+
+def test_a_validation_object_starts_afresh_on_each_run():
+    model = tiny_model()
+    validation = Validation([prepare_sample(*blobs(7))], every=2, patience=1)
+    list(train(model, [prepare_sample(*blobs(5))], quick_config(4), validation=validation))
+    validation.stopped_early = True  # as a finished run may leave it
+    events = list(
+        train(model, [prepare_sample(*blobs(5))], quick_config(4), validation=validation)
+    )
+    assert events[-1].step == 4 and [s.step for s in validation.history] == [2, 4]
+
+
+def test_validation_labels_of_another_kind_are_refused_in_auto_mode():
+    from napari_unet.workflow import check_validation_labels
+
+    cells = np.zeros((32, 32), np.int32)
+    for i in range(12):
+        cells[2 * i : 2 * i + 2, 0:4] = i + 1  # 12 ids: instances
+    strokes = AnnotatedPlane(np.zeros((1, 32, 32), np.float32), np.where(cells > 0, 2, 1), "v")
+    with pytest.raises(InputError, match="read as scribbles, the training labels as instances"):
+        check_validation_labels([strokes], LabelPlan("instances", 2), mode="auto")
+    check_validation_labels([strokes], LabelPlan("instances", 2), mode="instances")  # asked

@@ -60,8 +60,12 @@ def test_picking_validation_labels_picks_their_image(viewer_widget):
     viewer, widget = viewer_widget
     assert widget.validation_labels.value is None  # no validation unless asked
     assert widget.switch_weights_button.native.isHidden()
+    viewer.add_image(np.zeros((40, 50), np.float32), name="other")
+    viewer.add_labels(np.zeros((40, 50), np.uint8), name="other labels")
     widget.validation_labels.value = viewer.layers["held out"]
     assert widget.validation_image.value is viewer.layers["nuclei"]
+    widget.validation_labels.value = viewer.layers["other labels"]  # only "other" fits
+    assert widget.validation_image.value is viewer.layers["other"]
 
 
 def test_train_plots_validation_and_keeps_the_best_weights(viewer_widget, qtbot, monkeypatch):
@@ -143,6 +147,10 @@ def test_bad_validation_picks_are_refused_and_change_nothing(viewer_widget, qtbo
         held_out.data = np.where(held_out.data == 2, 3, held_out.data)
         widget.validation_labels.value = held_out
         expected = "class 3, the training labels only classes 1 to 2"
+    widget.model_source.value = "Pretrained: nuclei"  # a loaded model must stay as it is
+    press(qtbot, widget.make_model_button)
+    model = widget.model
+    before_weights, runs = weights(model), len(model.record.training)
     before = snapshot(viewer)
     press(qtbot, widget.train_button)
     qtbot.waitUntil(lambda: not widget.busy, timeout=60_000)
@@ -150,4 +158,6 @@ def test_bad_validation_picks_are_refused_and_change_nothing(viewer_widget, qtbo
     after = snapshot(viewer)
     assert [(n, t) for n, t, _ in after] == [(n, t) for n, t, _ in before]
     assert all(np.array_equal(a, b) for (_, _, a), (_, _, b) in zip(before, after, strict=True))
-    assert widget.model is None or not widget.model.record.training
+    assert widget.model is model and same(weights(model), before_weights)
+    assert model.n_classes == 2 and model.record.classes.names == ["background", "nucleus"]
+    assert len(model.record.training) == runs

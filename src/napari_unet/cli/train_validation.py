@@ -68,4 +68,4 @@ def read_validation(
     raw = read_pairs(pairs, args.channel_axis)
     options = ValidationOptions(every=args.val_every, patience=args.patience, keep=args.keep)
     planes = annotated_planes_of(model, raw, args)
-    return validation_set(model, planes, plan, recipe, options, training=training)
+    return validation_set(model, planes, plan, recipe, options, training=training, mode=args.mode)

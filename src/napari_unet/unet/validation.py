@@ -101,7 +101,8 @@ class Validation:
     holds_step: int | None = None  # the step whose weights the model holds (after finish)
 
     def validate(self) -> None:
-        """Refuse bad settings before training starts."""
+        """Refuse bad settings before training starts (the scores of an earlier run are
+        not touched: :func:`~napari_unet.unet.training.train` calls :meth:`reset`)."""
         if not self.samples:
             raise InputError("no validation images")
         whole_number(self.every, "validate every (steps)")
@@ -175,7 +176,8 @@ class Validation:
         )
 
     def observe(self, model: Any, score: ValidationScore) -> bool:
-        """Record ``score``; keep a copy of the weights when it is the best so far."""
+        """Record ``score``; keep a copy of the weights when it is the best so far (a
+        higher score; an equal score with a lower loss; else the earlier step stays)."""
         self.history.append(score)
         better = self.best is None or (score.score, -score.loss) > (
             self.best.score,
@@ -205,15 +207,26 @@ class Validation:
         return self.stopped_early
 
     # ----------------------------------------------------------------- the end
-    def finish(self, model: Any, steps_done: int) -> None:
-        """After the last step: hold the kept weights (both sets stay available to
-        :meth:`switch`), and record the validation in the model's last training run."""
+    def reset(self) -> None:
+        """Forget an earlier run (scores, best weights): each run starts afresh."""
+        self.history, self.best, self.stopped_early = [], None, False
+        self._best_state = self._last_state = None
+        self.last_step = self.holds_step = None
+
+    def finish(self, model: Any, steps_done: int, *, diverged: bool = False) -> None:
+        """After the last step: score the last weights if they were not (a cancelled
+        run), then hold the kept weights; both sets stay available to :meth:`switch`.
+        After a divergence the restored weights stay (the message names them). Call
+        :meth:`record` once the run is in the model's record."""
         self.last_step = self.holds_step = steps_done
-        if self.best is not None and self.best.step != steps_done:
+        if diverged or self.best is None:
+            return
+        if self.history[-1].step != steps_done:
+            self.observe(model, self.evaluate(model, steps_done))
+        if self.best.step != steps_done:
             self._last_state = copy.deepcopy(model.state_dict())
             if self.keep == "best":
                 self._hold(model, "best")
-        self.record(model)
 
     @property
     def can_switch(self) -> bool:

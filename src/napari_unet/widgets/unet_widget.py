@@ -384,6 +384,7 @@ class UNetWidget(QWidget):
             class_names=names,
             validation_planes=validation_planes,
             validation_options=validation_options,
+            label_mode=self.label_mode.value,
             wait_for_gui=True,
         )
 

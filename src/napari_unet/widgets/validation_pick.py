@@ -73,14 +73,17 @@ class ValidationPick:
         """(image, labels layer, annotated planes) of the validation pair, checked; None
         when no validation labels are picked. The values are read by the training
         labels' plan when training starts (workflow.validation_set). The image takes
-        the training image's channel axis when it is that image."""
+        the training image's channel axis when it is that image or has its layout (as
+        many axes): a held-out multi-channel image has its channels where training's has."""
         labels = self.labels_layer.value
         if labels is None:
             return None
         layer = self.image_layer.value
         if layer is None:
             raise InputError(f"pick the image that the validation labels '{labels.name}' annotate")
-        axis = channel_axis if layer is self.training_image.value else None
+        training = self.training_image.value
+        same_layout = training is not None and layer.ndim == training.ndim and not layer.rgb
+        axis = channel_axis if layer is training or same_layout else None
         image = read_image(layer, axis)
         shape = tuple(int(s) for s in labels.data.shape)
         if shape != image.spatial_shape:

@@ -242,6 +242,7 @@ def train_job(
     class_names: list[str] | None = None,
     validation_planes: Sequence[TrainingPlane] = (),
     validation_options: Any = None,
+    label_mode: str = "auto",
     refresh_seconds: float = 3.0,
     report_seconds: float = 0.5,
     wait_for_gui: bool = False,
@@ -266,6 +267,7 @@ def train_job(
     from ..workflow import (
         PredictOptions,
         ValidationOptions,
+        check_validation_labels,
         prepare_training,
         segment,
         shown_weight,
@@ -280,6 +282,12 @@ def train_job(
     annotated = [
         AnnotatedPlane(p.image, p.labels, source(p) + _index_suffix(p.index)) for p in planes
     ]
+    held_out = [
+        AnnotatedPlane(p.image, p.labels, source(p) + _index_suffix(p.index))
+        for p in validation_planes
+    ]
+    if held_out:  # refused before the model is fitted: a refusal changes nothing
+        check_validation_labels(held_out, plan, annotated, label_mode)
     prepared = prepare_training(
         model,
         annotated,
@@ -290,16 +298,16 @@ def train_job(
         cancelled=cancel.is_set,
     )
     validation, notes = None, []
-    if validation_planes:
+    if held_out:
         validation, notes = validation_set(
             model,
-            [AnnotatedPlane(p.image, p.labels, source(p) + _index_suffix(p.index))
-             for p in validation_planes],
+            held_out,
             plan,
             recipe,
             validation_options or ValidationOptions(),
             training=annotated,
-        )  # fmt: skip
+            mode=label_mode,
+        )
     for notice in prepared.notices + notes:
         yield Notice(notice)
     samples = prepared.samples

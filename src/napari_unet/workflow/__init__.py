@@ -47,7 +47,7 @@ from .samples import (
     training_samples,
 )
 from .training import PreparedTraining, label_offset_note, prepare_training
-from .validation import ValidationOptions, validation_set
+from .validation import ValidationOptions, check_validation_labels, validation_set
 
 __all__ = [
     "EXPORT_KINDS",
@@ -66,6 +66,7 @@ __all__ = [
     "annotated_planes",
     "annotation_labels",
     "class_names",
+    "check_validation_labels",
     "classes_for_training",
     "detect_label_mode",
     "distinct_values",

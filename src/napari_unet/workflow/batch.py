@@ -108,13 +108,13 @@ def output_paths(
                 plan["probabilities"] = out / f"{s}_probabilities{ext}"
             if request.instances is not None:
                 raise InputError(
-                    f"{path}: instances are not available for zarr inputs (objects can span "
+                    f"{path}: --instances is not available for zarr inputs (objects can span "
                     "chunks); predict the labels, then split objects in napari"
                 )
             if request.entropy:
                 raise InputError(
-                    f"{path}: the entropy is not available for zarr inputs yet; write the "
-                    "probabilities and compute H(x) from them"
+                    f"{path}: --entropy is not available for zarr inputs yet; write "
+                    "--probabilities and compute H(x) from them"
                 )
         else:
             plan["labels"] = out / f"{s}_labels.{request.label_format}"
@@ -144,8 +144,8 @@ def check_label_format(model: Any, fmt: str, any_file: bool) -> None:
     top = int(table.max()) if table is not None else model.n_classes
     if fmt == "png" and any_file and top > 65535:
         raise InputError(
-            f"PNG labels (--format png): the model writes label values up to {top}, more "
-            "than a PNG holds (65535); write TIFF (--format tif)"
+            f"--format png: the model writes label values up to {top}, more than a PNG holds "
+            "(65535); use --format tif"
         )
 
 

@@ -18,7 +18,7 @@ import numpy as np
 from ..unet.arguments import choice, whole_number
 from ..unet.data import InputError
 from ..unet.validation import KEEP, Validation
-from .labels import LabelPlan, distinct_values
+from .labels import LabelPlan, detect_label_mode, distinct_values
 from .prediction import InstanceOptions, split_instances
 from .samples import AnnotatedPlane, WeightRecipe, sample_of
 
@@ -46,20 +46,18 @@ def validation_set(
     *,
     training: Sequence[AnnotatedPlane] = (),
     instances: InstanceOptions | None = None,
+    mode: str = "auto",
 ) -> tuple[Validation, list[str]]:
     """The validation of ``planes`` read by the training ``plan`` and ``recipe`` (call it
     after :func:`~napari_unet.workflow.prepare_training`: the model's head and
     normalisation are then those of the run), and notices for the user.
 
-    Refuses validation labels that repeat the training labels, or hold values the
-    training labels do not; notes annotated pixels shared with a training plane of the
-    same name (they make the scores optimistic).
+    Refuses validation labels that repeat the training labels, hold values the training
+    labels do not, or (label ``mode`` "auto") read as another kind of labels; notes
+    annotated pixels shared with a training plane (they make the scores optimistic).
     """
     options.validate()
-    if not planes:
-        raise InputError("the validation labels hold no annotated pixels")
-    check_values(planes, plan)
-    notices = shared_pixels_notes(planes, training, plan)
+    notices = check_validation_labels(planes, plan, training, mode)
     samples = [sample_of(model, plane, plan, recipe) for plane in planes]
     drawn, split = None, None
     if plan.mode == "instances":
@@ -84,9 +82,31 @@ def validation_set(
     return validation, notices
 
 
-def check_values(planes: Sequence[AnnotatedPlane], plan: LabelPlan) -> None:
-    """The validation labels hold only values the training labels give a meaning."""
+def check_validation_labels(
+    planes: Sequence[AnnotatedPlane],
+    plan: LabelPlan,
+    training: Sequence[AnnotatedPlane] = (),
+    mode: str = "auto",
+) -> list[str]:
+    """The checks of :func:`validation_set` that need no model (run them before the model
+    is fitted to the training labels, so that a refusal changes nothing); notices."""
+    if not planes:
+        raise InputError("the validation labels hold no annotated pixels")
+    check_values(planes, plan, mode)
+    return shared_pixels_notes(planes, training, plan)
+
+
+def check_values(planes: Sequence[AnnotatedPlane], plan: LabelPlan, mode: str = "auto") -> None:
+    """The validation labels hold only values the training labels give a meaning, and
+    (label mode "auto") read as the same kind of labels."""
     values = distinct_values(plane.labels for plane in planes)
+    if mode == "auto" and plan.mode != "dense":
+        kind = detect_label_mode(values)
+        if kind != plan.mode:
+            raise InputError(
+                f"the validation labels read as {kind}, the training labels as {plan.mode}: "
+                "validate on labels of the same kind, or choose the label mode"
+            )
     if plan.label_values is not None:
         unknown = sorted(set(values.tolist()) - set(plan.label_values))
         if unknown:
