@@ -34,9 +34,15 @@ class PredictFilesDialog(QDialog):
         self.folder = FileEdit(mode="d")
         self.out = FileEdit(mode="d")
         self.label_format = ComboBox(choices=["tif", "png"], value="tif")
-        self.probabilities = CheckBox(value=False, text="p_k(x) (<stem>_probabilities.tif)")
-        self.instances = CheckBox(value=False, text="instances (<stem>_instances.tif)")
-        self.entropy = CheckBox(value=False, text="H(x) (<stem>_entropy.tif)")
+        self.probabilities = CheckBox(value=False)
+        self.instances = CheckBox(value=False)
+        self.entropy = CheckBox(value=False)
+        for box, text in (  # set on the Qt widget: magicgui shows "_" as a space
+            (self.probabilities, "p_k(x) (<stem>_probabilities.tif)"),
+            (self.instances, "instances of the object class (<stem>_instances.tif)"),
+            (self.entropy, "H(x) (<stem>_entropy.tif)"),
+        ):
+            box.native.setText(text)
         self.overwrite = CheckBox(value=False, text="replace earlier outputs of napari-unet")
         self.open_results = CheckBox(value=True, text="open the labels in napari")
         self.problem = TextLabel()
